@@ -1,0 +1,52 @@
+"""Shared behaviour of result objects (statsmodels/lifelines style).
+
+A result is a small frozen dataclass holding a tidy ``table`` DataFrame, the ``method`` used and the
+parameters; :class:`Result` gives it ``summary()``, ``_repr_html_`` and ``to_csv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """Base result: ``table`` (tidy DataFrame), ``method`` (named in every output), ``params``.
+
+    Keyword-only, so subclasses may add fields without defaults.
+    """
+
+    table: pd.DataFrame
+    method: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return type(self).__name__
+
+    def summary(self) -> str:
+        """Plain-text summary: title, method, parameters and the table."""
+        lines = [self.title, f"Method: {self.method}"]
+        if self.params:
+            lines.append("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in self.params.items()))
+        with pd.option_context("display.max_rows", 60, "display.width", 120):
+            lines.append(self.table.to_string(index=False))
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>{self.title}</b> — {self.method}</p>"
+        return head + self.table.to_html(index=False, max_rows=60, float_format=lambda x: f"{x:.4g}")
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write ``table`` as UTF-8 CSV (with BOM so Excel shows Chinese) and return the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.table.to_csv(path, index=False, encoding="utf-8-sig")
+        return path
