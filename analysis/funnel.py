@@ -1,0 +1,251 @@
+"""Exact-binomial funnel plots for comparing many units against one target proportion.
+
+Shared by :mod:`analysis.srb` (share of boys among births) and :mod:`analysis.coverage` (service rates).
+Method: Spiegelhalter DJ (2005), "Funnel plots for comparing institutional performance",
+*Statistics in Medicine* 24:1185–1202 — exact binomial control limits with the interpolation of his
+Appendix A.1.1 (so the limits are smooth in *n*), and the multiplicative over-dispersion factor phi estimated
+from Winsorised z-scores (his section 6.1).
+
+All proportions are on the 0–1 scale; ``n`` is the denominator (births, eligible people).
+
+>>> limits([100, 1000], 0.5)            # 95 % and 99.8 % limits
+>>> classify(observed=[60, 480], n=[100, 1000], target_p=0.5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from scipy import stats
+
+from analysis.exceptions import DataValidationError, ModelSpecificationError
+
+__all__ = ["level_name", "limits", "estimate_overdispersion", "classify", "plot_funnel"]
+
+DEFAULT_LEVELS: tuple[float, ...] = (0.95, 0.998)
+#: Share Winsorised in each tail when phi is estimated (Spiegelhalter 2005 uses 10 %).
+WINSOR_SHARE = 0.10
+
+Overdispersion = float | Literal["estimate"] | None
+
+
+def level_name(level: float) -> str:
+    """Column suffix for a coverage level: 0.95 → ``"95"``, 0.998 → ``"99.8"``."""
+    return f"{level * 100:g}"
+
+
+def _check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    levels = tuple(float(v) for v in levels)
+    if not levels or any(not 0 < v < 1 for v in levels):
+        raise ModelSpecificationError(f"levels must be coverage probabilities strictly between 0 and 1, got {levels}")
+    return levels
+
+
+def _check_target(target_p: float) -> float:
+    target_p = float(target_p)
+    if not 0 <= target_p <= 1 or np.isnan(target_p):
+        raise ModelSpecificationError(f"target_p must be a proportion between 0 and 1, got {target_p}")
+    return target_p
+
+
+def _as_n(n, name: str = "n") -> np.ndarray:
+    arr = np.asarray(n, dtype=float).reshape(-1)
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0) | (arr != np.round(arr)))
+    if bad.size:
+        raise DataValidationError(
+            f"{bad.size} value(s) are not positive whole numbers: {arr[bad[:5]].tolist()}",
+            rows=(bad + 2).tolist(),
+            column=name,
+            expected="denominators (counts) ≥ 1",
+        )
+    return arr
+
+
+def _exact_quantile(p: float, n: np.ndarray, target_p: float) -> np.ndarray:
+    """Interpolated binomial p-quantile divided by n (Spiegelhalter 2005, Appendix A.1.1).
+
+    r_p = smallest r with F(r) ≥ p; alpha = (F(r_p) − p) / (F(r_p) − F(r_p − 1)); limit = (r_p − alpha) / n.
+    A target of exactly 0 or 1 is degenerate: the limits are the target itself.
+    """
+    if target_p in (0.0, 1.0):
+        return np.full(n.shape, target_p)
+    r = stats.binom.ppf(p, n, target_p)
+    f_r = stats.binom.cdf(r, n, target_p)
+    f_below = stats.binom.cdf(r - 1, n, target_p)
+    step = f_r - f_below
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(step > 0, (f_r - p) / step, 0.0)
+    return np.clip((r - alpha) / n, 0.0, 1.0)
+
+
+def limits(
+    n,
+    target_p: float,
+    *,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    overdispersion: Overdispersion = None,
+    observed=None,
+) -> pd.DataFrame:
+    """Funnel control limits (proportion scale) for denominators ``n`` around ``target_p``.
+
+    Returns columns ``n``, ``target``, and ``lower_<L>``/``upper_<L>`` per level (``L`` = 95, 99.8, …).
+    ``overdispersion=None`` gives exact binomial limits; a number phi > 0 gives
+    ``target ± z·sqrt(phi·target(1−target)/n)`` (Spiegelhalter 2005, §6.1, clipped to 0–1); ``"estimate"``
+    estimates phi from ``observed`` counts with :func:`estimate_overdispersion` and keeps the exact limits when
+    the estimate is ≤ 1 (no over-dispersion).
+    """
+    levels = _check_levels(levels)
+    target_p = _check_target(target_p)
+    n_arr = _as_n(n)
+    phi = _resolve_phi(overdispersion, observed, n_arr, target_p)
+    out = {"n": n_arr.astype(np.int64), "target": np.full(n_arr.shape, target_p)}
+    for level in levels:
+        tail = (1 - level) / 2
+        name = level_name(level)
+        if phi is None:
+            out[f"lower_{name}"] = _exact_quantile(tail, n_arr, target_p)
+            out[f"upper_{name}"] = _exact_quantile(1 - tail, n_arr, target_p)
+        else:
+            half = stats.norm.ppf(1 - tail) * np.sqrt(phi * target_p * (1 - target_p) / n_arr)
+            out[f"lower_{name}"] = np.clip(target_p - half, 0.0, 1.0)
+            out[f"upper_{name}"] = np.clip(target_p + half, 0.0, 1.0)
+    df = pd.DataFrame(out)
+    df.attrs["phi"] = 1.0 if phi is None else phi
+    return df
+
+
+def _resolve_phi(overdispersion: Overdispersion, observed, n: np.ndarray, target_p: float) -> float | None:
+    if overdispersion is None:
+        return None
+    if isinstance(overdispersion, str):
+        if overdispersion != "estimate":
+            raise ModelSpecificationError(
+                f"overdispersion must be None, a positive number or 'estimate', got {overdispersion!r}"
+            )
+        if observed is None:
+            raise ModelSpecificationError("overdispersion='estimate' needs the observed counts (observed=...)")
+        phi = estimate_overdispersion(observed, n, target_p)
+        return phi if phi > 1 else None
+    phi = float(overdispersion)
+    if not np.isfinite(phi) or phi <= 0:
+        raise ModelSpecificationError(f"overdispersion phi must be a positive number, got {overdispersion!r}")
+    return phi
+
+
+def estimate_overdispersion(observed, n, target_p: float) -> float:
+    """Multiplicative over-dispersion phi from Winsorised z-scores (Spiegelhalter 2005, §6.1).
+
+    ``observed`` are event counts (e.g. boys, people served) out of ``n``. z_i = (y_i − target)/sqrt(target(1 −
+    target)/n_i) with y_i = observed_i/n_i; the lowest and highest 10 % of z are Winsorised (set to the 10th and
+    90th percentiles); phi = mean of z². Under no over-dispersion I·phi ~ chi-square with I degrees of freedom.
+    """
+    target_p = _check_target(target_p)
+    if not 0 < target_p < 1:
+        raise ModelSpecificationError("over-dispersion cannot be estimated for a target of exactly 0 or 1")
+    n_arr = _as_n(n)
+    obs = np.asarray(observed, dtype=float).reshape(-1)
+    if obs.shape != n_arr.shape:
+        raise ModelSpecificationError(f"observed has {obs.size} values but n has {n_arr.size}")
+    bad = np.flatnonzero(~np.isfinite(obs) | (obs < 0) | (obs > n_arr))
+    if bad.size:
+        raise DataValidationError(
+            "observed counts must lie between 0 and n", rows=(bad + 2).tolist(), column="observed"
+        )
+    if obs.size < 2:
+        raise ModelSpecificationError("over-dispersion needs at least two units")
+    z = (obs / n_arr - target_p) / np.sqrt(target_p * (1 - target_p) / n_arr)
+    lo, hi = np.quantile(z, [WINSOR_SHARE, 1 - WINSOR_SHARE])
+    zw = np.clip(z, lo, hi)
+    return float(np.mean(zw**2))
+
+
+def classify(
+    observed,
+    n,
+    target_p: float,
+    *,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    overdispersion: Overdispersion = None,
+) -> pd.DataFrame:
+    """Where each unit lies relative to each funnel limit.
+
+    Returns ``n``, ``observed``, ``proportion``, ``target``, the limits and ``position_<L>`` ∈
+    {"inside", "above", "below"} per level. A unit exactly on a limit counts as inside.
+    """
+    n_arr = _as_n(n)
+    obs = np.asarray(observed, dtype=float).reshape(-1)
+    if obs.shape != n_arr.shape:
+        raise ModelSpecificationError(f"observed has {obs.size} values but n has {n_arr.size}")
+    bad = np.flatnonzero(~np.isfinite(obs) | (obs < 0) | (obs > n_arr))
+    if bad.size:
+        raise DataValidationError(
+            "observed counts must lie between 0 and n", rows=(bad + 2).tolist(), column="observed"
+        )
+    lim = limits(n_arr, target_p, levels=levels, overdispersion=overdispersion, observed=obs)
+    prop = obs / n_arr
+    lim.insert(1, "observed", obs)
+    lim.insert(2, "proportion", prop)
+    for level in _check_levels(levels):
+        name = level_name(level)
+        pos = np.where(prop > lim[f"upper_{name}"], "above", np.where(prop < lim[f"lower_{name}"], "below", "inside"))
+        lim[f"position_{name}"] = pos
+    return lim
+
+
+def plot_funnel(
+    data: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    target_p: float,
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    ax: Axes | None = None,
+    label: str | None = None,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    overdispersion: Overdispersion = None,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+) -> Axes:
+    """Funnel plot: proportion ``y`` (0–1) against denominator ``x`` with target line and limits.
+
+    ``transform`` maps proportions to the display scale (e.g. ``lambda p: 100 * p / (1 - p)`` for males per
+    100 females); ``label`` names a column used to annotate the units outside the widest limits;
+    ``overdispersion`` as in :func:`limits` (the observed counts are ``x * y``). Returns the Axes.
+    """
+    for col in (x, y) + ((label,) if label else ()):
+        if col not in data.columns:
+            raise DataValidationError(f"column {col!r} not in data (columns: {list(data.columns)})", column=col)
+    levels = _check_levels(levels)
+    n_pts = _as_n(data[x].to_numpy(), name=x)
+    p_pts = data[y].to_numpy(dtype=float)
+    tf = transform if transform is not None else (lambda v: np.asarray(v, dtype=float))
+    ax = ax if ax is not None else plt.gca()
+
+    grid = np.unique(np.round(np.geomspace(max(1.0, n_pts.min() * 0.8), n_pts.max() * 1.2, 300)))
+    obs = np.round(n_pts * p_pts) if overdispersion == "estimate" else None
+    phi = _resolve_phi(overdispersion, obs, n_pts, _check_target(target_p))
+    lim = limits(grid, target_p, levels=levels, overdispersion=phi)
+    styles = ["--", ":", "-."]
+    for i, level in enumerate(sorted(levels)):
+        name = level_name(level)
+        ls = styles[i % len(styles)]
+        ax.plot(grid, tf(lim[f"upper_{name}"].to_numpy()), color="0.35", ls=ls, lw=1, label=f"{name}%")
+        ax.plot(grid, tf(lim[f"lower_{name}"].to_numpy()), color="0.35", ls=ls, lw=1)
+    ax.axhline(float(tf(np.array([target_p]))[0]), color="0.1", lw=1)
+    ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)
+    if label:
+        outer = limits(n_pts, target_p, levels=[max(levels)], overdispersion=phi)
+        name = level_name(max(levels))
+        outside = (p_pts > outer[f"upper_{name}"].to_numpy()) | (p_pts < outer[f"lower_{name}"].to_numpy())
+        for xi, yi, text in zip(n_pts[outside], tf(p_pts[outside]), data[label].to_numpy()[outside], strict=True):
+            ax.annotate(str(text), (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel if xlabel is not None else x)
+    ax.set_ylabel(ylabel if ylabel is not None else y)
+    ax.legend(frameon=False, fontsize=8)
+    return ax

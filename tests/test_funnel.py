@@ -1,0 +1,131 @@
+"""Tests of analysis.funnel against scipy's binomial distribution and hand computations."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis import funnel
+from analysis.exceptions import DataValidationError, ModelSpecificationError
+
+
+def test_hand_computation_n10():
+    """n = 10, target 0.5, lower 95 % limit by hand (Spiegelhalter 2005, Appendix A.1.1).
+
+    F(1) = 11/1024, F(2) = 56/1024, so r_0.025 = 2; alpha = (56/1024 − 0.025)/(45/1024) = 0.675556;
+    limit = (2 − 0.675556)/10 = 0.1324444. Upper: F(7) = 968/1024, F(8) = 1013/1024, r_0.975 = 8,
+    alpha = (1013/1024 − 0.975)/(45/1024) = 0.324444, limit = 0.7675556 (the interpolation treats each count r
+    as spread over (r − 1, r], so the limits are not symmetric about 0.5).
+    """
+    lim = funnel.limits([10], 0.5, levels=[0.95])
+    expected = (2 - (56 / 1024 - 0.025) / (45 / 1024)) / 10
+    assert lim.loc[0, "lower_95"] == pytest.approx(expected, abs=1e-12)
+    assert lim.loc[0, "lower_95"] == pytest.approx(0.1324444, abs=1e-6)
+    assert lim.loc[0, "upper_95"] == pytest.approx((8 - (1013 / 1024 - 0.975) / (45 / 1024)) / 10, abs=1e-12)
+    assert lim.loc[0, "upper_95"] == pytest.approx(0.7675556, abs=1e-6)
+
+
+@pytest.mark.parametrize("target", [0.1, 0.5, 0.515, 0.9])
+def test_against_scipy_ppf(target):
+    """Reference: scipy.stats.binom.ppf/cdf. The interpolated limit lies in (r_p − 1, r_p]/n and
+    the binomial cdf at r_p − 1 is below p while at r_p it is at least p."""
+    n = np.array([5, 20, 100, 1000, 25000])
+    lim = funnel.limits(n, target)
+    for level, col_lo, col_hi in [(0.95, "lower_95", "upper_95"), (0.998, "lower_99.8", "upper_99.8")]:
+        for p, col in [((1 - level) / 2, col_lo), (1 - (1 - level) / 2, col_hi)]:
+            r = stats.binom.ppf(p, n, target)
+            assert np.all(stats.binom.cdf(r - 1, n, target) < p)
+            assert np.all(stats.binom.cdf(r, n, target) >= p)
+            count = lim[col].to_numpy() * n
+            assert np.all(count <= r + 1e-9)
+            assert np.all(count >= r - 1 - 1e-9)
+    assert list(lim.columns) == ["n", "target", "lower_95", "upper_95", "lower_99.8", "upper_99.8"]
+
+
+def test_limits_narrow_and_approach_normal():
+    """For large n the exact limits approach target ± z·sqrt(p(1−p)/n) (normal approximation)."""
+    lim = funnel.limits([100, 10_000, 1_000_000], 0.3)
+    width = (lim["upper_95"] - lim["lower_95"]).to_numpy()
+    assert np.all(np.diff(width) < 0)
+    normal = 2 * 1.959964 * np.sqrt(0.3 * 0.7 / 1_000_000)
+    assert width[-1] == pytest.approx(normal, rel=1e-3)
+
+
+def test_overdispersion_phi_formula():
+    """phi = 4 doubles the half-width of the normal limits (Spiegelhalter 2005, §6.1)."""
+    lim = funnel.limits([400], 0.5, levels=[0.95], overdispersion=4.0)
+    half = stats.norm.ppf(0.975) * np.sqrt(4 * 0.25 / 400)
+    assert lim.loc[0, "upper_95"] == pytest.approx(0.5 + half)
+    assert lim.attrs["phi"] == 4.0
+
+
+def test_estimate_overdispersion_by_hand():
+    """Hand computation of Winsorised z² mean for five units (10 % tails → 10th/90th percentiles)."""
+    n = np.array([100, 100, 100, 100, 100])
+    obs = np.array([40, 45, 50, 55, 70])
+    z = (obs / n - 0.5) / np.sqrt(0.25 / n)  # -2, -1, 0, 1, 4
+    lo, hi = np.quantile(z, [0.1, 0.9])  # numpy linear interpolation: -1.6, 2.8
+    assert (lo, hi) == pytest.approx((-1.6, 2.8))
+    expected = np.mean(np.clip(z, lo, hi) ** 2)
+    assert funnel.estimate_overdispersion(obs, n, 0.5) == pytest.approx(expected)
+    assert expected == pytest.approx((1.6**2 + 1 + 0 + 1 + 2.8**2) / 5)
+
+
+def test_estimate_overdispersion_binomial_data_near_one(rng):
+    """Synthetic (seed 20261124) binomial data without extra variation give phi near 1."""
+    n = rng.integers(200, 5000, size=400)
+    obs = rng.binomial(n, 0.4)
+    phi = funnel.estimate_overdispersion(obs, n, 0.4)
+    assert 0.7 < phi < 1.2
+    # 'estimate' with phi <= 1 keeps exact limits
+    lim = funnel.limits(n[:3], 0.4, overdispersion="estimate", observed=obs[:3] * 0 + np.round(n[:3] * 0.4))
+    exact = funnel.limits(n[:3], 0.4)
+    assert np.allclose(lim["upper_95"], exact["upper_95"])
+
+
+def test_classify_positions():
+    out = funnel.classify(observed=[80, 50, 20, 520], n=[100, 100, 100, 1000], target_p=0.5)
+    assert out["position_95"].tolist() == ["above", "inside", "below", "inside"]
+    assert out["position_99.8"].tolist() == ["above", "inside", "below", "inside"]
+    assert out["proportion"].tolist() == [0.8, 0.5, 0.2, 0.52]
+
+
+def test_classify_target_extremes_and_rates_0_100():
+    out = funnel.classify(observed=[0, 100], n=[100, 100], target_p=0.0)
+    assert out["position_95"].tolist() == ["inside", "above"]
+    out = funnel.classify(observed=[100], n=[100], target_p=1.0)
+    assert out["position_95"].tolist() == ["inside"]
+
+
+def test_bad_input_errors():
+    with pytest.raises(DataValidationError, match="row 3"):
+        funnel.limits([10, 0], 0.5)
+    with pytest.raises(DataValidationError):
+        funnel.limits([10.5], 0.5)
+    with pytest.raises(ModelSpecificationError):
+        funnel.limits([10], 1.5)
+    with pytest.raises(ModelSpecificationError):
+        funnel.limits([10], 0.5, levels=[95])
+    with pytest.raises(ModelSpecificationError):
+        funnel.limits([10], 0.5, overdispersion="guess")
+    with pytest.raises(DataValidationError, match="between 0 and n"):
+        funnel.classify(observed=[11], n=[10], target_p=0.5)
+
+
+def test_plot_funnel_with_transform():
+    df = pd.DataFrame({"births": [200, 1000, 5000], "p": [0.53, 0.515, 0.56], "name": ["a", "b", "c"]})
+    fig, ax = plt.subplots()
+    out = funnel.plot_funnel(
+        df, x="births", y="p", target_p=0.5122, label="name", transform=lambda p: 100 * p / (1 - p), ax=ax
+    )
+    assert out is ax
+    # target line on the transformed scale: 100·0.5122/0.4878
+    ys = [line.get_ydata()[0] for line in ax.get_lines()]
+    assert any(abs(v - 100 * 0.5122 / 0.4878) < 1e-9 for v in ys)
+    # unit c (0.56 on n=5000) is far outside: annotated
+    assert [t.get_text() for t in ax.texts] == ["c"]
+    with pytest.raises(DataValidationError, match="column"):
+        funnel.plot_funnel(df, x="n", y="p", target_p=0.5)
