@@ -1,0 +1,638 @@
+"""Service coverage of the migrant ("floating") population against responsibility targets.
+
+Rates are proportions on the 0–1 scale in tables (``rate``, ``lower``, ``upper``, ``target``) and gaps are in
+percentage points (``gap_pp``). :func:`check_reported` works on rates as printed in reports, in percent.
+
+Methods
+-------
+- Wilson score interval (Wilson 1927, JASA 22:209) or exact Clopper–Pearson interval (Biometrika 26:404, 1934).
+- Exact one-sided binomial test of the observed count against the target proportion.
+- Multiplicity: Holm (1979, Scand J Stat 6:65) step-down, or Benjamini–Hochberg (1995, JRSS B 57:289) FDR.
+- Funnel plot with exact binomial limits: :mod:`analysis.funnel` (Spiegelhalter 2005, Stat Med 24:1185).
+- Comparison across units/periods: Pearson chi-square test of homogeneity and a binomial (logistic) GLM
+  with unit and period terms (likelihood-ratio tests; Pearson dispersion reported, quasi-binomial on request).
+
+Users' own records: the table schema ``coverage_records`` (see :data:`RECORD_COLUMNS`), read with
+:func:`read_records` or checked with :func:`validate_records`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from scipy import stats
+
+from analysis import funnel as _funnel
+from analysis.exceptions import DataValidationError, ModelSpecificationError
+from analysis.results import Result
+
+__all__ = [
+    "RECORD_COLUMNS",
+    "adjust_pvalues",
+    "check_reported",
+    "compare",
+    "funnel",
+    "proportion_interval",
+    "read_records",
+    "validate_records",
+    "vs_target",
+    "VsTargetResult",
+    "FunnelResult",
+    "CompareResult",
+    "ReportCheckResult",
+]
+
+#: Schema of users' administrative coverage records (one row per unit × period × service).
+RECORD_COLUMNS: dict[str, str] = {
+    "unit": "text: district code or name (e.g. '440106' or '天河区'); the unit compared",
+    "period": "text or integer: reporting period (e.g. 2018 or '2018H1')",
+    "service": "text: service indicator (e.g. 'e-filing', '婚育证明核验', 'health record')",
+    "eligible": "integer ≥ 1: people eligible for the service in the unit and period (denominator)",
+    "served": "integer, 0 ≤ served ≤ eligible: people who received it (numerator)",
+    "target": "proportion 0–1: the responsibility target (责任指标) for that service, e.g. 0.85",
+}
+
+Alternative = Literal["greater", "less", "two-sided"]
+Correction = Literal["holm", "bh", "fdr_bh", "bonferroni", "none"]
+IntervalMethod = Literal["wilson", "exact"]
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def proportion_interval(
+    served, eligible, *, alpha: float = 0.05, method: IntervalMethod = "wilson"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided (1 − alpha) interval for served/eligible: Wilson score (default) or exact Clopper–Pearson."""
+    x = np.asarray(served, dtype=float)
+    n = np.asarray(eligible, dtype=float)
+    if method == "wilson":
+        z = stats.norm.ppf(1 - alpha / 2)
+        p = x / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        lower = np.where(x == 0, 0.0, np.clip(centre - half, 0, 1))
+        upper = np.where(x == n, 1.0, np.clip(centre + half, 0, 1))
+        return lower, upper
+    if method == "exact":
+        lower = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
+        upper = np.where(x < n, stats.beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+        return lower, upper
+    raise ModelSpecificationError(f"interval method must be 'wilson' or 'exact', got {method!r}")
+
+
+def _binom_p(served: np.ndarray, eligible: np.ndarray, target: np.ndarray, alternative: Alternative) -> np.ndarray:
+    """Exact binomial p-values against ``target``: P(X ≥ x), P(X ≤ x), or scipy's two-sided (minlike)."""
+    if alternative == "greater":
+        return stats.binom.sf(served - 1, eligible, target)
+    if alternative == "less":
+        return stats.binom.cdf(served, eligible, target)
+    if alternative == "two-sided":
+        return np.array(
+            [stats.binomtest(int(k), int(n), float(p)).pvalue for k, n, p in zip(served, eligible, target, strict=True)]
+        )
+    raise ModelSpecificationError(f"alternative must be 'greater', 'less' or 'two-sided', got {alternative!r}")
+
+
+def adjust_pvalues(p_values, *, method: Correction = "holm") -> np.ndarray:
+    """Adjusted p-values: Holm step-down (FWER), Benjamini–Hochberg step-up (FDR), Bonferroni, or none."""
+    p = np.asarray(p_values, dtype=float)
+    m = p.size
+    if m == 0 or method == "none":
+        return p.copy()
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ModelSpecificationError("p-values must be finite numbers between 0 and 1")
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order]
+    if method == "holm":
+        adj = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    elif method in ("bh", "fdr_bh"):
+        adj = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ranked[::-1])[::-1]
+    elif method == "bonferroni":
+        adj = m * ranked
+    else:
+        raise ModelSpecificationError(f"correction must be 'holm', 'bh', 'bonferroni' or 'none', got {method!r}")
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def _int_column(df: pd.DataFrame, col: str, path: str | None) -> np.ndarray:
+    if col not in df.columns:
+        raise DataValidationError(
+            f"column {col!r} is missing (columns: {list(df.columns)})", path=path, column=col
+        )
+    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values != np.round(values)))
+    if bad.size:
+        raise DataValidationError(
+            f"{bad.size} value(s) are missing, negative or not whole numbers",
+            path=path, rows=(bad + 2).tolist(), column=col, expected="counts (whole numbers ≥ 0)",
+        )
+    return values
+
+
+def _counts(df: pd.DataFrame, served: str, eligible: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    x = _int_column(df, served, path)
+    n = _int_column(df, eligible, path)
+    zero = np.flatnonzero(n == 0)
+    if zero.size:
+        raise DataValidationError(
+            "eligible is 0, so no rate can be computed (remove the unit or give its denominator)",
+            path=path, rows=(zero + 2).tolist(), column=eligible, expected="eligible ≥ 1",
+        )
+    over = np.flatnonzero(x > n)
+    if over.size:
+        raise DataValidationError(
+            "more people served than eligible", path=path, rows=(over + 2).tolist(), column=served,
+            expected=f"{served} ≤ {eligible}",
+        )
+    return x, n
+
+
+def _target_values(df: pd.DataFrame, target: str | float, path: str | None = None) -> np.ndarray:
+    if isinstance(target, str):
+        if target not in df.columns:
+            raise DataValidationError(
+                f"target column {target!r} is missing; give target= a column name or a proportion such as 0.85",
+                path=path, column=target,
+            )
+        values = pd.to_numeric(df[target], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        col = target
+    else:
+        values = np.full(len(df), float(target))
+        col = "target"
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > 1))
+    if bad.size:
+        hint = " — it looks like a percentage; divide by 100" if np.nanmax(np.abs(values[bad]), initial=0) > 1 else ""
+        raise DataValidationError(
+            f"target must be a proportion between 0 and 1{hint}",
+            path=path, rows=(bad + 2).tolist(), column=col, expected="e.g. 0.85 for 85 %",
+        )
+    return values
+
+
+# ------------------------------------------------------------------------------------------------ vs_target
+@dataclass(frozen=True, kw_only=True)
+class VsTargetResult(Result):
+    """Each unit's rate against its target; ``table`` columns are documented in :func:`vs_target`."""
+
+    alpha: float
+    correction: str
+
+    def plot(self, ax: Axes | None = None, *, label: str | None = None) -> Axes:
+        """Dot-and-interval plot of each rate (in %) with its target (black tick), coloured by verdict."""
+        ax = ax if ax is not None else plt.gca()
+        t = self.table.reset_index(drop=True)
+        keys = self.params.get("by") or (["unit"] if "unit" in t.columns else [])
+        if label:
+            names = t[label].astype(str).tolist()
+        elif keys:
+            names = t[keys].astype(str).agg(" ".join, axis=1).tolist()
+        else:
+            names = [str(i + 1) for i in range(len(t))]
+        colours = {"above": "C2", "below": "C3", "not distinguishable": "0.5"}
+        ypos = np.arange(len(t))[::-1]
+        for verdict, colour in colours.items():
+            m = (t["verdict"] == verdict).to_numpy()
+            if m.any():
+                ax.errorbar(
+                    100 * t["rate"][m], ypos[m],
+                    xerr=[100 * (t["rate"][m] - t["lower"][m]), 100 * (t["upper"][m] - t["rate"][m])],
+                    fmt="o", color=colour, ms=4, capsize=2, label=verdict,
+                )
+        ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label="target", zorder=4)
+        ax.set_yticks(ypos, labels=names)
+        ax.set_xlabel("rate (%)")
+        ax.legend(frameon=False, fontsize=8)
+        return ax
+
+
+def vs_target(
+    data: pd.DataFrame,
+    *,
+    served: str = "served",
+    eligible: str = "eligible",
+    target: str | float = "target",
+    by: str | Sequence[str] | None = None,
+    alpha: float = 0.05,
+    alternative: Alternative = "greater",
+    correction: Correction = "holm",
+    interval: IntervalMethod = "wilson",
+) -> VsTargetResult:
+    """Test each unit's coverage rate against its target.
+
+    ``target`` is a column of proportions (0–1) or one number. ``by`` names the columns identifying a unit:
+    rows sharing a key are summed (their targets must agree); without ``by`` each row is a unit.
+    ``alternative='greater'`` asks "does the unit beat its target?" (H1: rate > target), ``'less'`` "does it
+    fall short?", ``'two-sided'`` both. Table columns: the unit columns, served, eligible, rate, lower, upper
+    ((1 − alpha) Wilson or exact interval), target, gap_pp, gap_lower_pp, gap_upper_pp (rate − target in
+    percentage points, with the interval), p_value (exact binomial), p_adjusted (``correction`` across all
+    rows), verdict: 'above' / 'below' when p_adjusted < alpha, otherwise 'not distinguishable'.
+    """
+    if not 0 < alpha < 1:
+        raise ModelSpecificationError(f"alpha must be between 0 and 1, got {alpha}")
+    path = data.attrs.get("path")
+    x, n = _counts(data, served, eligible, path)
+    tgt = _target_values(data, target, path)
+    keys = [by] if isinstance(by, str) else list(by) if by is not None else []
+    missing = [k for k in keys if k not in data.columns]
+    if missing:
+        raise DataValidationError(f"by column(s) {missing} not in data (columns: {list(data.columns)})", path=path)
+    work = data.drop(columns=[c for c in (served, eligible) if c in data.columns]).copy()
+    if isinstance(target, str):
+        work = work.drop(columns=[target])
+    work["served"], work["eligible"], work["target"] = x, n, tgt
+    if keys:
+        spread = work.groupby(keys, dropna=False, sort=False)["target"].agg(["min", "max"])
+        differ = spread.index[(spread["max"] - spread["min"]).to_numpy() > 0].tolist()
+        if differ:
+            raise DataValidationError(
+                f"rows of the same unit have different targets: {differ[:5]}", path=path, column="target",
+                expected="one target per unit (or leave out by=)",
+            )
+        work = work.groupby(keys, dropna=False, sort=False, as_index=False).agg(
+            served=("served", "sum"), eligible=("eligible", "sum"), target=("target", "first")
+        )
+    x = work["served"].to_numpy(dtype=float)
+    n = work["eligible"].to_numpy(dtype=float)
+    tgt = work["target"].to_numpy(dtype=float)
+    rate = x / n
+    lower, upper = proportion_interval(x, n, alpha=alpha, method=interval)
+    p = _binom_p(x, n, tgt, alternative)
+    p_adj = adjust_pvalues(p, method=correction)
+    sig = p_adj < alpha
+    verdict = np.where(sig & (rate > tgt), "above", np.where(sig & (rate < tgt), "below", "not distinguishable"))
+    table = work.drop(columns=["served", "eligible", "target"]).assign(
+        served=x.astype(np.int64), eligible=n.astype(np.int64), rate=rate, lower=lower, upper=upper, target=tgt,
+        gap_pp=100 * (rate - tgt), gap_lower_pp=100 * (lower - tgt), gap_upper_pp=100 * (upper - tgt),
+        p_value=p, p_adjusted=p_adj, verdict=verdict,
+    )
+    method = (
+        f"{'Wilson score' if interval == 'wilson' else 'exact Clopper–Pearson'} {100 * (1 - alpha):g}% interval; "
+        f"exact binomial test ({alternative}) against the target; "
+        f"{_CORRECTION_NAMES.get(correction, correction)} adjustment across {len(table)} unit(s)"
+    )
+    params = {"alpha": alpha, "alternative": alternative, "correction": correction, "interval": interval,
+              "by": keys or None}
+    return VsTargetResult(table=table, method=method, params=params, alpha=alpha, correction=correction)
+
+
+_CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini–Hochberg", "fdr_bh": "Benjamini–Hochberg",
+                     "bonferroni": "Bonferroni", "none": "no"}
+
+
+# --------------------------------------------------------------------------------------------------- funnel
+@dataclass(frozen=True, kw_only=True)
+class FunnelResult(Result):
+    """Units against a common target with exact funnel limits (columns of :func:`analysis.funnel.classify`)."""
+
+    target_p: float
+    levels: tuple[float, ...]
+    label: str | None = None
+
+    def plot(self, ax: Axes | None = None, *, xlabel: str = "eligible (n)", ylabel: str = "rate (%)") -> Axes:
+        """Funnel plot on the percent scale; units outside the widest limits are labelled."""
+        return _funnel.plot_funnel(
+            self.table, x="n", y="proportion", target_p=self.target_p, levels=self.levels, ax=ax,
+            label=self.label, transform=lambda p: 100 * np.asarray(p, dtype=float),
+            overdispersion=self.params.get("phi") if self.params.get("phi", 1.0) > 1 else None,
+            xlabel=xlabel, ylabel=ylabel,
+        )
+
+
+def funnel(
+    data: pd.DataFrame,
+    *,
+    target: float,
+    served: str = "served",
+    eligible: str = "eligible",
+    unit: str | None = "unit",
+    levels: Sequence[float] = _funnel.DEFAULT_LEVELS,
+    overdispersion: float | Literal["estimate"] | None = None,
+) -> FunnelResult:
+    """Rates of many units against one common ``target`` (proportion) with exact binomial funnel limits.
+
+    Returns the unit column, n, observed, proportion, the limits and ``position_<L>`` per level
+    (Spiegelhalter 2005). ``overdispersion`` as in :func:`analysis.funnel.limits`.
+    """
+    path = data.attrs.get("path")
+    x, n = _counts(data, served, eligible, path)
+    tgt = float(_target_values(data.iloc[:1], float(target), path)[0]) if len(data) else float(target)
+    table = _funnel.classify(x, n, tgt, levels=levels, overdispersion=overdispersion)
+    if unit is not None:
+        if unit not in data.columns:
+            raise DataValidationError(f"unit column {unit!r} not in data (columns: {list(data.columns)})", path=path)
+        table.insert(0, unit, data[unit].to_numpy())
+    phi = table.attrs.get("phi", 1.0)
+    levels = tuple(levels)
+    method = (f"exact binomial funnel limits ({', '.join(_funnel.level_name(v) + '%' for v in levels)}), "
+              f"Spiegelhalter 2005" + (f"; over-dispersion phi = {phi:.3g}" if phi > 1 else ""))
+    return FunnelResult(table=table, method=method, params={"target": tgt, "phi": phi}, target_p=tgt,
+                        levels=levels, label=unit)
+
+
+# -------------------------------------------------------------------------------------------------- compare
+@dataclass(frozen=True, kw_only=True)
+class CompareResult(Result):
+    """Odds ratios from the logistic GLM (``table``) and the tests (``tests``)."""
+
+    tests: pd.DataFrame
+    dispersion: float
+
+    def summary(self) -> str:
+        with pd.option_context("display.width", 120):
+            return super().summary() + "\n\nTests\n" + self.tests.to_string(index=False)
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Odds ratios (log scale) with their confidence intervals; reference level at 1."""
+        ax = ax if ax is not None else plt.gca()
+        t = self.table[self.table["term"] != "Intercept"].reset_index(drop=True)
+        ypos = np.arange(len(t))[::-1]
+        ax.errorbar(t["odds_ratio"], ypos, xerr=[t["odds_ratio"] - t["lower"], t["upper"] - t["odds_ratio"]],
+                    fmt="o", color="C0", ms=4, capsize=2)
+        ax.axvline(1, color="0.3", lw=1)
+        ax.set_xscale("log")
+        ax.set_yticks(ypos, labels=t["term"].tolist())
+        ax.set_xlabel("odds ratio")
+        return ax
+
+
+def compare(
+    data: pd.DataFrame,
+    *,
+    served: str = "served",
+    eligible: str = "eligible",
+    unit: str = "unit",
+    period: str | None = "period",
+    alpha: float = 0.05,
+    scale: Literal["binomial", "quasi"] = "binomial",
+) -> CompareResult:
+    """Compare coverage across units (and periods).
+
+    Tests: Pearson chi-square test of homogeneity of the rates across units (overall and within each period);
+    binomial GLM (logit link) ``served/eligible ~ C(unit) + C(period)`` with likelihood-ratio tests of the unit
+    and period terms. ``table``: odds ratios with (1 − alpha) Wald intervals relative to the first unit/period.
+    The Pearson dispersion (chi-square/df) is reported; ``scale='quasi'`` scales standard errors and uses F tests
+    (quasi-binomial; McCullagh & Nelder 1989, §4.5).
+    """
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    path = data.attrs.get("path")
+    x, n = _counts(data, served, eligible, path)
+    cols = [unit] + ([period] if period else [])
+    missing = [c for c in cols if c not in data.columns]
+    if missing:
+        raise DataValidationError(f"column(s) {missing} not in data (columns: {list(data.columns)})", path=path)
+    df = pd.DataFrame({"unit": data[unit].astype(str).to_numpy(), "served": x, "failed": n - x})
+    df["period"] = data[period].astype(str).to_numpy() if period else "all"
+    df = df.groupby(["unit", "period"], as_index=False, sort=True)[["served", "failed"]].sum()
+    n_units, n_periods = df["unit"].nunique(), df["period"].nunique()
+    if n_units < 2 and n_periods < 2:
+        raise ModelSpecificationError("compare needs at least two units or two periods")
+
+    tables = [("all periods", df.groupby("unit")[["served", "failed"]].sum())]
+    if n_periods > 1:
+        tables += [(f"period {p}", g.set_index("unit")[["served", "failed"]]) for p, g in df.groupby("period")]
+    tests = []
+    for label, sub in tables:
+        sub = sub[sub.sum(axis=1) > 0]
+        if len(sub) < 2 or (sub.sum(axis=0) == 0).any():
+            continue
+        chi2, p, dof, _ = stats.chi2_contingency(sub.to_numpy(), correction=False)
+        tests.append({"test": "Pearson chi-square, units homogeneous", "scope": label, "statistic": chi2,
+                      "df": dof, "p_value": p})
+
+    terms = [t for t, k in (("C(unit)", n_units), ("C(period)", n_periods)) if k > 1]
+    formula = "served + failed ~ " + " + ".join(terms)
+    fam = sm.families.Binomial()
+    saturated = len(df) == 1 + (n_units - 1) + (n_periods - 1)
+    with warnings.catch_warnings():
+        if saturated:  # zero residual df: statsmodels warns about the (exact, expected) perfect fit
+            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", PerfectSeparationWarning)
+        full = smf.glm(formula, data=df, family=fam).fit()
+    resid_df = full.df_resid
+    dispersion = float(full.pearson_chi2 / resid_df) if resid_df > 0 else float("nan")
+    use_quasi = scale == "quasi"
+    if use_quasi and not (resid_df > 0):
+        raise ModelSpecificationError("quasi-binomial scale needs residual degrees of freedom (more cells than terms)")
+    fitted = smf.glm(formula, data=df, family=fam).fit(scale="X2") if use_quasi else full
+    for term in terms:
+        rest = [t for t in terms if t != term]
+        reduced = smf.glm("served + failed ~ " + (" + ".join(rest) if rest else "1"), data=df, family=fam).fit()
+        lr = reduced.deviance - full.deviance
+        k = int(reduced.df_resid - full.df_resid)
+        if use_quasi:
+            stat, pv, name = lr / k / dispersion, stats.f.sf(lr / k / dispersion, k, resid_df), "F (quasi-binomial)"
+        else:
+            stat, pv, name = lr, stats.chi2.sf(lr, k), "likelihood ratio (binomial GLM)"
+        tests.append({"test": name, "scope": term.removeprefix("C(").removesuffix(")"), "statistic": stat,
+                      "df": k, "p_value": pv})
+
+    ci = fitted.conf_int(alpha=alpha)
+    table = pd.DataFrame({
+        "term": [_term_label(t) for t in fitted.params.index],
+        "log_odds": fitted.params.to_numpy(), "se": fitted.bse.to_numpy(),
+        "odds_ratio": np.exp(fitted.params.to_numpy()),
+        "lower": np.exp(ci[0].to_numpy()), "upper": np.exp(ci[1].to_numpy()),
+        "p_value": fitted.pvalues.to_numpy(),
+    })
+    method = (f"binomial GLM (logit) {formula}{' with Pearson-scaled SE (quasi-binomial)' if use_quasi else ''}; "
+              f"Pearson chi-square homogeneity tests; dispersion {dispersion:.3g}")
+    params = {"alpha": alpha, "scale": scale, "units": n_units, "periods": n_periods}
+    return CompareResult(table=table, method=method, params=params, tests=pd.DataFrame(tests), dispersion=dispersion)
+
+
+def _term_label(term: str) -> str:
+    if term.startswith("C(") and "[T." in term:
+        return term[2:term.index(")")] + "=" + term[term.index("[T.") + 3:-1]
+    return term
+
+
+# ------------------------------------------------------------------------------------------- check_reported
+@dataclass(frozen=True, kw_only=True)
+class ReportCheckResult(Result):
+    """Consistency of reported 'rate beats target by N points' statements and the minimum n needed."""
+
+
+def _decimals(value: Any) -> int:
+    try:
+        exp = Decimal(str(value).strip().lstrip(">=<≥")).as_tuple().exponent
+    except InvalidOperation:
+        return 2
+    return max(0, -int(exp)) if isinstance(exp, int) else 2
+
+
+def _pct(value: Any, name: str, i: int) -> float:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return float("nan")
+    try:
+        v = float(str(value).strip().lstrip(">=<≥").rstrip("%"))
+    except ValueError:
+        raise DataValidationError(f"{value!r} is not a number", rows=[i + 2], column=name,
+                                  expected="a percentage such as 96.61") from None
+    if name != "margin_pp" and not 0 <= v <= 100:
+        raise DataValidationError(f"{v} is not a percentage", rows=[i + 2], column=name, expected="0–100")
+    return v
+
+
+def _min_eligible(rate: float, target: float, alpha: float, limit: int) -> float:
+    """Smallest n from which on (up to ``limit``) a rate ``rate`` (x = round(rate·n)) is significantly above
+    ``target`` by the exact one-sided binomial test at level alpha; NaN if rate ≤ target or beyond ``limit``."""
+    if not rate > target:
+        return float("nan")
+    if target <= 0:
+        return 1.0
+    z = stats.norm.ppf(1 - alpha)
+    guess = z**2 * target * (1 - target) / (rate - target) ** 2
+    hi = int(min(limit, max(200, 4 * guess + 200)))
+    n = np.arange(1, hi + 1, dtype=float)
+    x = np.round(rate * n)
+    sig = stats.binom.sf(x - 1, n, target) < alpha
+    if not sig[-1]:
+        return float("nan")
+    not_sig = np.flatnonzero(~sig)
+    return float(not_sig[-1] + 2) if not_sig.size else 1.0
+
+
+def check_reported(
+    rate,
+    target=None,
+    margin_pp=None,
+    eligible=None,
+    *,
+    alpha: float = 0.05,
+    n_limit: int = 5_000_000,
+) -> ReportCheckResult:
+    """Check reported coverage statements; all values as printed (rates and targets in %, margin in points).
+
+    Accepts scalars or equal-length sequences (one statement each; strings such as ``"96.61"`` keep their
+    printed decimals). Per statement: the implied margin (rate − target) and whether it matches the reported
+    margin within rounding (half a unit in the last printed digit of each number); the target implied when only
+    the margin is given; with ``eligible``, the exact one-sided binomial p-value of the gap; and
+    ``min_eligible``: the smallest denominator from which on the reported gap would be significant at ``alpha``
+    (exact binomial, one-sided, served = round(rate·n)). ``statement`` says it plainly, including when no
+    denominator was reported.
+    """
+    seqs = [v if isinstance(v, (list, tuple, np.ndarray, pd.Series)) else [v]
+            for v in (rate, target, margin_pp, eligible)]
+    m = max(len(s) for s in seqs)
+    if any(len(s) not in (1, m) for s in seqs):
+        raise ModelSpecificationError("rate, target, margin_pp and eligible must be scalars or of equal length")
+    rate_l, target_l, margin_l, elig_l = (list(s) * m if len(s) == 1 else list(s) for s in seqs)
+    rows = []
+    for i in range(m):
+        r = _pct(rate_l[i], "rate", i)
+        t = _pct(target_l[i], "target", i)
+        g = _pct(margin_l[i], "margin_pp", i)
+        if math.isnan(r):
+            raise DataValidationError("a rate is required", rows=[i + 2], column="rate")
+        e = elig_l[i]
+        e = None if e is None or (isinstance(e, float) and math.isnan(e)) else e
+        if e is not None and (float(e) != int(float(e)) or int(float(e)) < 1):
+            raise DataValidationError(f"eligible must be a whole number ≥ 1, got {e!r}", rows=[i + 2],
+                                      column="eligible")
+        tol = 0.0
+        for v, val in ((rate_l[i], r), (target_l[i], t), (margin_l[i], g)):
+            if not math.isnan(val):
+                tol += 0.5 * 10 ** -_decimals(v)
+        implied_margin = r - t if not math.isnan(t) else float("nan")
+        implied_target = t if not math.isnan(t) else (r - g if not math.isnan(g) else float("nan"))
+        consistent = (abs(implied_margin - g) <= tol + 1e-9) if not (math.isnan(t) or math.isnan(g)) else None
+        p_value = float("nan")
+        if e is not None and not math.isnan(implied_target):
+            n_e = int(float(e))
+            served = round(r / 100 * n_e)
+            p_value = float(stats.binom.sf(served - 1, n_e, implied_target / 100))
+        min_n = (_min_eligible(r / 100, implied_target / 100, alpha, n_limit)
+                 if not math.isnan(implied_target) else float("nan"))
+        rows.append({
+            "rate_pct": r, "target_pct": implied_target, "target_reported": not math.isnan(t),
+            "margin_pp_reported": g, "margin_pp_implied": r - implied_target, "tolerance_pp": tol,
+            "consistent": consistent, "eligible": e, "p_value": p_value, "min_eligible": min_n,
+            "statement": _statement(r, implied_target, g, consistent, e, p_value, min_n, alpha, n_limit),
+        })
+    table = pd.DataFrame(rows)
+    table["eligible"] = table["eligible"].astype("Int64")
+    method = (f"consistency within rounding of printed digits; exact one-sided binomial test at alpha={alpha:g}; "
+              "minimum eligible n by exhaustive exact search")
+    return ReportCheckResult(table=table, method=method, params={"alpha": alpha, "n_limit": n_limit})
+
+
+def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit) -> str:
+    parts = []
+    if math.isnan(t):
+        return f"Rate {r:g}% reported without a target or margin: nothing to test."
+    if consistent is False:
+        parts.append(f"INCONSISTENT: {r:g}% − {t:g}% = {r - t:.4g} points, but {g:g} points were reported.")
+    elif consistent:
+        parts.append(f"Consistent: {r:g}% − {t:g}% = {r - t:.4g} points as reported.")
+    if r <= t:
+        parts.append(f"The rate does not exceed the target ({t:g}%).")
+        return " ".join(parts)
+    if e is None:
+        parts.append("No denominator was reported, so significance cannot be judged.")
+    else:
+        verdict = "significant" if p_value < alpha else "not significant"
+        parts.append(f"With {int(float(e)):,} eligible the gap is {verdict} (exact one-sided p = {p_value:.3g}).")
+    if math.isnan(min_n):
+        parts.append(f"The gap would not be significant even with {n_limit:,} eligible people.")
+    else:
+        parts.append(f"It would be significant at α = {alpha:g} only with at least {int(min_n):,} eligible people.")
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------- users' records
+def validate_records(df: pd.DataFrame, *, path: str | None = None) -> pd.DataFrame:
+    """Check a table of coverage records against :data:`RECORD_COLUMNS`; returns it with typed columns.
+
+    Errors (DataValidationError naming file, spreadsheet rows and column): missing columns, missing or
+    non-integer counts, eligible = 0, served > eligible, targets outside 0–1 (percentages are refused with a
+    hint), duplicated unit × period × service keys. No row is dropped.
+    """
+    path = path or df.attrs.get("path")
+    missing = [c for c in RECORD_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"missing column(s) {missing}; found {list(df.columns)}", path=path,
+                                  expected="columns " + ", ".join(RECORD_COLUMNS))
+    for col in ("unit", "period", "service"):
+        empty = np.flatnonzero(df[col].isna().to_numpy() | (df[col].astype(str).str.strip() == "").to_numpy())
+        if empty.size:
+            raise DataValidationError("empty value", path=path, rows=(empty + 2).tolist(), column=col)
+    x, n = _counts(df, "served", "eligible", path)
+    tgt = _target_values(df, "target", path)
+    dup = np.flatnonzero(df.duplicated(["unit", "period", "service"], keep=False).to_numpy())
+    if dup.size:
+        raise DataValidationError("duplicated unit × period × service", path=path, rows=(dup + 2).tolist(),
+                                  column="unit", expected="one row per unit, period and service")
+    out = df.copy()
+    out["unit"] = out["unit"].astype(str)
+    out["period"] = out["period"].astype(str)
+    out["service"] = out["service"].astype(str)
+    out["served"], out["eligible"], out["target"] = x.astype(np.int64), n.astype(np.int64), tgt
+    out.attrs["path"] = path
+    return out
+
+
+def read_records(path: str | Path) -> pd.DataFrame:
+    """Read users' coverage records (CSV in UTF-8/GBK or .xlsx) with the ``coverage_records`` schema.
+
+    Uses :func:`analysis.data.read_user_table` (encoding detection, row counts in ``attrs``) and then
+    :func:`validate_records`.
+    """
+    from analysis.data import read_user_table
+
+    df = read_user_table(path, as_="coverage_records")
+    return validate_records(df, path=str(path))

@@ -1,0 +1,224 @@
+"""Tests of analysis.coverage against scipy (exact binomial test, chi-square), statsmodels (proportion
+intervals, multipletests, GLM) and hand computations. Synthetic data are seeded (20261124)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
+
+from analysis import coverage
+from analysis.exceptions import DataValidationError, ModelSpecificationError
+
+
+@pytest.fixture
+def records(rng):
+    """Synthetic seeded records: 12 units, 2 periods, one service."""
+    units = [f"U{i:02d}" for i in range(12)]
+    rows = []
+    for period in ("2018", "2019"):
+        for i, u in enumerate(units):
+            n = int(rng.integers(50, 2000))
+            p = 0.80 + 0.012 * i
+            rows.append({"unit": u, "period": period, "service": "e-filing", "eligible": n,
+                         "served": int(rng.binomial(n, p)), "target": 0.85})
+    return pd.DataFrame(rows)
+
+
+def test_intervals_match_statsmodels():
+    """Reference: statsmodels.stats.proportion.proportion_confint (wilson, beta = Clopper–Pearson)."""
+    x = np.array([0, 1, 17, 50, 99, 100])
+    n = np.array([100, 100, 40, 100, 100, 100])
+    lo, hi = coverage.proportion_interval(x, n, alpha=0.05)
+    ref_lo, ref_hi = proportion_confint(x, n, alpha=0.05, method="wilson")
+    assert np.allclose(lo, ref_lo) and np.allclose(hi, ref_hi)
+    lo, hi = coverage.proportion_interval(x, n, alpha=0.1, method="exact")
+    ref_lo, ref_hi = proportion_confint(x, n, alpha=0.1, method="beta")
+    assert np.allclose(lo, np.nan_to_num(ref_lo)) and np.allclose(hi, np.nan_to_num(ref_hi, nan=1.0))
+    with pytest.raises(ModelSpecificationError):
+        coverage.proportion_interval(x, n, method="wald")
+
+
+@pytest.mark.parametrize("method,sm_name", [("holm", "holm"), ("bh", "fdr_bh"), ("bonferroni", "bonferroni")])
+def test_adjust_pvalues_matches_multipletests(rng, method, sm_name):
+    """Reference: statsmodels.stats.multitest.multipletests (includes ties and p = 1)."""
+    p = np.concatenate([rng.uniform(0, 0.1, 15), rng.uniform(0, 1, 15), [0.01, 0.01, 1.0]])
+    ours = coverage.adjust_pvalues(p, method=method)
+    ref = multipletests(p, method=sm_name)[1]
+    assert np.allclose(ours, ref)
+    assert np.array_equal(coverage.adjust_pvalues(p, method="none"), p)
+    with pytest.raises(ModelSpecificationError):
+        coverage.adjust_pvalues(p, method="sidak")
+
+
+def test_vs_target_against_scipy(records):
+    """p-values: scipy.stats.binomtest(k, n, target, alternative='greater'); Holm via multipletests."""
+    res = coverage.vs_target(records, by=["unit", "period"])
+    t = res.table
+    assert len(t) == len(records)
+    ref = [stats.binomtest(int(k), int(n), 0.85, alternative="greater").pvalue
+           for k, n in zip(records["served"], records["eligible"], strict=True)]
+    assert np.allclose(t["p_value"], ref)
+    assert np.allclose(t["p_adjusted"], multipletests(ref, method="holm")[1])
+    assert np.allclose(t["gap_pp"], 100 * (records["served"] / records["eligible"] - 0.85))
+    sig = t["p_adjusted"] < 0.05
+    assert set(t.loc[sig, "verdict"]) <= {"above"}
+    assert set(t.loc[~sig, "verdict"]) == {"not distinguishable"}
+    assert "Holm" in res.method and "Wilson" in res.method
+    less = coverage.vs_target(records, alternative="less", correction="bh")
+    ref_less = [stats.binomtest(int(k), int(n), 0.85, alternative="less").pvalue
+                for k, n in zip(records["served"], records["eligible"], strict=True)]
+    assert np.allclose(less.table["p_value"], ref_less)
+    assert set(less.table.loc[less.table["p_adjusted"] < 0.05, "verdict"]) <= {"below"}
+    two = coverage.vs_target(records, alternative="two-sided", correction="none", interval="exact")
+    assert two.table.loc[0, "p_value"] == pytest.approx(
+        stats.binomtest(int(records.loc[0, "served"]), int(records.loc[0, "eligible"]), 0.85).pvalue)
+
+
+def test_vs_target_by_sums_rows(records):
+    res = coverage.vs_target(records, by="unit")
+    assert len(res.table) == 12
+    first = records[records["unit"] == "U00"]
+    assert res.table.loc[0, "served"] == first["served"].sum()
+    assert res.table.loc[0, "eligible"] == first["eligible"].sum()
+    bad = records.copy()
+    bad.loc[0, "target"] = 0.9
+    with pytest.raises(DataValidationError, match="different targets"):
+        coverage.vs_target(bad, by="unit")
+
+
+def test_unit_exactly_at_target_and_extremes():
+    """A unit exactly at target: gap 0, P(X ≥ 85 | n=100, 0.85) = 0.5683 (scipy), not distinguishable.
+    0 % and 100 % rates: interval touches 0 / 1; P(X ≥ 100 | 0.85) = 0.85**100 (hand)."""
+    df = pd.DataFrame({"unit": ["at", "zero", "full"], "served": [85, 0, 100], "eligible": [100, 100, 100],
+                       "target": [0.85, 0.85, 0.85]})
+    t = coverage.vs_target(df, correction="none").table
+    assert t.loc[0, "gap_pp"] == pytest.approx(0.0, abs=1e-12)
+    assert t.loc[0, "p_value"] == pytest.approx(stats.binom.sf(84, 100, 0.85))
+    assert t.loc[0, "verdict"] == "not distinguishable"
+    assert t.loc[1, "lower"] == 0.0 and t.loc[1, "p_value"] == 1.0
+    assert t.loc[2, "upper"] == 1.0
+    assert t.loc[2, "p_value"] == pytest.approx(0.85**100)
+    assert t.loc[2, "verdict"] == "above"
+    t_less = coverage.vs_target(df, alternative="less", correction="none").table
+    assert t_less.loc[1, "p_value"] == pytest.approx(0.15**100)
+    assert t_less.loc[1, "verdict"] == "below"
+
+
+def test_bad_input_errors(records):
+    bad = records.copy()
+    bad.loc[3, "eligible"] = 0
+    bad.loc[3, "served"] = 0
+    with pytest.raises(DataValidationError, match=r"row 5: column 'eligible': eligible is 0"):
+        coverage.vs_target(bad)
+    bad = records.copy()
+    bad.loc[1, "served"] = bad.loc[1, "eligible"] + 1
+    with pytest.raises(DataValidationError, match="more people served than eligible"):
+        coverage.vs_target(bad)
+    bad = records.copy()
+    bad["target"] = 85.0
+    with pytest.raises(DataValidationError, match="percentage"):
+        coverage.vs_target(bad)
+    bad = records.copy()
+    bad["served"] = bad["served"].astype(float)
+    bad.loc[2, "served"] = np.nan
+    with pytest.raises(DataValidationError, match="row 4"):
+        coverage.vs_target(bad)
+    with pytest.raises(ModelSpecificationError):
+        coverage.vs_target(records, alternative="bigger")
+
+
+def test_funnel_positions(records):
+    res = coverage.funnel(records[records["period"] == "2018"], target=0.85)
+    ref = coverage._funnel.classify(
+        records.loc[records["period"] == "2018", "served"], records.loc[records["period"] == "2018", "eligible"],
+        0.85)
+    assert res.table["position_95"].tolist() == ref["position_95"].tolist()
+    assert res.table["unit"].tolist() == [f"U{i:02d}" for i in range(12)]
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax) is ax
+
+
+def test_compare_two_units_by_hand():
+    """Two units, one period: the GLM odds ratio equals (a/b)/(c/d); the LR statistic equals the G-test
+    statistic of scipy.stats.chi2_contingency(lambda_='log-likelihood'); Pearson chi-square as scipy."""
+    df = pd.DataFrame({"unit": ["A", "B"], "period": ["2018", "2018"], "served": [80, 60], "eligible": [100, 100]})
+    res = coverage.compare(df)
+    table = np.array([[80, 20], [60, 40]])
+    or_b = (60 / 40) / (80 / 20)
+    row = res.table[res.table["term"] == "unit=B"].iloc[0]
+    assert row["odds_ratio"] == pytest.approx(or_b)
+    g = stats.chi2_contingency(table, correction=False, lambda_="log-likelihood")[0]
+    lr = res.tests[res.tests["scope"] == "unit"].iloc[0]
+    assert lr["statistic"] == pytest.approx(g, rel=1e-6)
+    pear = res.tests[res.tests["test"].str.startswith("Pearson")].iloc[0]
+    assert pear["statistic"] == pytest.approx(stats.chi2_contingency(table, correction=False)[0])
+
+
+def test_compare_units_and_periods(records):
+    res = coverage.compare(records, scale="quasi")
+    assert {"unit", "period"} <= set(res.tests["scope"])
+    assert res.dispersion > 0
+    assert "quasi" in res.method
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax) is ax
+    with pytest.raises(ModelSpecificationError):
+        coverage.compare(records.iloc[:1])
+
+
+def test_check_reported_consistency_and_min_n():
+    """Haikou-like statement 96.61 % vs a target of 95 % 'by 1.61 points': consistent. The minimum n is
+    checked by brute force with scipy.stats.binomtest at n and n − 1 (served = round(rate·n))."""
+    res = coverage.check_reported("96.61", target="95", margin_pp="1.61")
+    row = res.table.iloc[0]
+    assert bool(row["consistent"]) is True
+    n = int(row["min_eligible"])
+    assert stats.binomtest(round(0.9661 * n), n, 0.95, alternative="greater").pvalue < 0.05
+    assert stats.binomtest(round(0.9661 * (n - 1)), n - 1, 0.95, alternative="greater").pvalue >= 0.05
+    assert "No denominator was reported" in row["statement"]
+
+    bad = coverage.check_reported(96.61, target=95, margin_pp=2.5).table.iloc[0]
+    assert bool(bad["consistent"]) is False and bad["statement"].startswith("INCONSISTENT")
+
+    implied = coverage.check_reported(96.61, margin_pp=1.61, eligible=2000).table.iloc[0]
+    assert implied["target_pct"] == pytest.approx(95.0)
+    k = round(0.9661 * 2000)
+    assert implied["p_value"] == pytest.approx(stats.binomtest(k, 2000, 0.95, alternative="greater").pvalue)
+
+
+def test_check_reported_vectorised_and_edge_cases():
+    res = coverage.check_reported([100, 85, 60], target=[85, 85, 85])
+    t = res.table
+    # 100 % vs 85 %: 0.85**n < 0.05 first at n = 19 (0.85**18 = 0.0536, 0.85**19 = 0.0456)
+    assert t.loc[0, "min_eligible"] == 19
+    assert np.isnan(t.loc[1, "min_eligible"]) and np.isnan(t.loc[2, "min_eligible"])
+    assert "does not exceed" in t.loc[2, "statement"]
+    only_rate = coverage.check_reported(96.5).table.iloc[0]
+    assert "without a target" in only_rate["statement"]
+    with pytest.raises(DataValidationError, match="percentage"):
+        coverage.check_reported(120, target=85)
+    with pytest.raises(DataValidationError, match="eligible"):
+        coverage.check_reported(90, target=85, eligible=0)
+
+
+def test_validate_records(records):
+    out = coverage.validate_records(records)
+    assert len(out) == len(records)
+    assert list(coverage.RECORD_COLUMNS) == ["unit", "period", "service", "eligible", "served", "target"]
+    with pytest.raises(DataValidationError, match="missing column"):
+        coverage.validate_records(records.drop(columns="service"))
+    dup = pd.concat([records, records.iloc[[0]]], ignore_index=True)
+    with pytest.raises(DataValidationError, match="duplicated"):
+        coverage.validate_records(dup)
+
+
+def test_result_plot_and_summary(records):
+    res = coverage.vs_target(records[records["period"] == "2018"], by="unit")
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax) is ax
+    assert "p_adjusted" in res.summary()
+    assert "<table" in res._repr_html_()
