@@ -1,0 +1,162 @@
+"""Tests of analysis.migrants: hand computations on a small synthetic census table (seeded, built here),
+and the real county census totals against the published NBS figures (7th census bulletin no. 7 /
+NBS 2021-05-11: 492.76 million people living away from their hukou township, 124.84 million of them from
+another province; the raw table sums to 492,762,506 and 124,837,153, see data/raw/census-county-city-leiii/
+PROVENANCE.md)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+from analysis import migrants
+from analysis.exceptions import AnalysisError, ModelSpecificationError
+
+
+def _synthetic_census(rng) -> pd.DataFrame:
+    """Synthetic county_census-shaped table: 2 provinces (one municipality-like with one prefecture unit),
+    3 prefectures, 12 counties, 2010 and 2020; province/prefecture rows are sums of their counties."""
+    layout = {"110000": {"110100": [f"1101{i:02d}" for i in range(1, 5)]},
+              "440000": {"440100": [f"4401{i:02d}" for i in range(1, 5)],
+                         "440300": [f"4403{i:02d}" for i in range(1, 5)]}}
+    rows = []
+    for census in (2010, 2020):
+        for prov, prefs in layout.items():
+            for pref, counties in prefs.items():
+                for c in counties:
+                    pop = int(rng.integers(100_000, 1_000_000))
+                    share = rng.uniform(0.05, 0.5)
+                    m = rng.multinomial(int(pop * share), [0.5, 0.3, 0.2])
+                    b0 = int(pop * 0.01)
+                    boys = int(rng.binomial(b0, 0.51 + 0.05 * share))
+                    rows.append({"census": census, "region_code": c, "name_zh": f"县{c}", "level": "county",
+                                 "province_code": prov, "prefecture_code": pref, "population": pop,
+                                 "age0_males": boys, "age0_females": b0 - boys,
+                                 "migrants_same_county": m[0], "migrants_other_county": m[1],
+                                 "migrants_other_province": m[2]})
+    df = pd.DataFrame(rows)
+    num = ["population", "age0_males", "age0_females", *migrants.ORIGINS.values()]
+    pref = df.groupby(["census", "province_code", "prefecture_code"], as_index=False)[num].sum()
+    pref = pref.assign(region_code=pref["prefecture_code"], name_zh="市" + pref["prefecture_code"],
+                       level="prefecture")
+    prov = df.groupby(["census", "province_code"], as_index=False)[num].sum()
+    prov = prov.assign(region_code=prov["province_code"], name_zh="省" + prov["province_code"], level="province",
+                       prefecture_code=pd.NA)
+    out = pd.concat([prov, pref, df], ignore_index=True)
+    for c in num:
+        out[c] = out[c].astype("Int64")
+    return out
+
+
+@pytest.fixture
+def census(rng):
+    return _synthetic_census(rng)
+
+
+def test_burden_shares_by_hand(census):
+    b = migrants.burden(census, census=2020)
+    row = b[b["region_code"] == "440103"].iloc[0]
+    src = census[(census["census"] == 2020) & (census["region_code"] == "440103")].iloc[0]
+    total = src["migrants_same_county"] + src["migrants_other_county"] + src["migrants_other_province"]
+    assert row["migrants"] == total
+    assert row["share"] == pytest.approx(total / src["population"])
+    assert row["share_other_province"] == pytest.approx(src["migrants_other_province"] / src["population"])
+    assert row["other_province_of_migrants"] == pytest.approx(src["migrants_other_province"] / total)
+    nation = b[b["level"] == "nation"].iloc[0]
+    provs = census[(census["census"] == 2020) & (census["level"] == "province")]
+    assert nation["population"] == provs["population"].sum()
+    assert nation["region_code"] == "000000"
+    assert len(migrants.burden(census)) == len(census) + 2  # nothing dropped; one nation row per census
+
+
+def test_change_and_rank(census):
+    ch = migrants.change(census)
+    row = ch[ch["region_code"] == "110102"].iloc[0]
+    b = migrants.burden(census)
+    s10 = b[(b["region_code"] == "110102") & (b["census"] == 2010)]["share"].iloc[0]
+    s20 = b[(b["region_code"] == "110102") & (b["census"] == 2020)]["share"].iloc[0]
+    assert row["change_pp"] == pytest.approx(100 * (s20 - s10))
+    ranked = migrants.rank(ch[ch["level"] == "county"], by="share_2020")
+    assert ranked["rank"].tolist() == list(range(1, 13))
+    assert ranked["share_2020"].is_monotonic_decreasing
+    with pytest.raises(AnalysisError):
+        migrants.rank(ch, by="nope")
+
+
+def test_change_keeps_unmatched_codes(census):
+    """A county coded differently in 2010 (boundary change) keeps NA for 2020, and vice versa."""
+    c = census.copy()
+    c.loc[(c["census"] == 2010) & (c["region_code"] == "440304"), "region_code"] = "440399"
+    ch = migrants.change(c, level="county")
+    assert len(ch) == 13
+    assert np.isnan(ch.loc[ch["region_code"] == "440399", "share_2020"]).all()
+    assert np.isnan(ch.loc[ch["region_code"] == "440304", "share_2010"]).all()
+
+
+def test_subunits(census):
+    assert set(migrants.subunits("000000", census)["region_code"]) == {"110000", "440000"}
+    assert set(migrants.subunits("440000", census)["region_code"]) == {"440100", "440300"}
+    # municipality-like province with a single prefecture unit: counties instead
+    assert len(migrants.subunits("110000", census)) == 4
+    assert len(migrants.subunits("440300", census)) == 4
+    assert migrants.subunits("440301", census).empty
+
+
+def test_profile(census):
+    res = migrants.profile("440103", census)
+    assert res.table["role"].tolist() == ["region", "region", "parent", "parent", "nation", "nation"]
+    assert res.table["region_code"].tolist()[2] == "440100"
+    r = res.table[res.table["role"] == "region"]
+    assert r["change_pp_since_2010"].iloc[1] == pytest.approx(100 * (r["share"].iloc[1] - r["share"].iloc[0]))
+    assert np.isnan(r["change_pp_since_2010"].iloc[0])
+    nation = migrants.profile("000000", census)
+    assert nation.table["role"].unique().tolist() == ["region"]
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax, lang="en") is ax
+    with pytest.raises(AnalysisError):
+        migrants.profile("999999", census)
+
+
+def test_sex_ratio_relation_matches_statsmodels(census):
+    """Reference: statsmodels GLM binomial with scale='X2' fitted directly on the synthetic counties."""
+    c = census.copy()
+    c.loc[c["region_code"] == "440101", "age0_males"] = pd.NA
+    res = migrants.sex_ratio_relation(c, census=2020)
+    assert res.params["excluded"] == ["440101"]
+    d = migrants.burden(c, census=2020, level="county").dropna(subset=["age0_males"])
+    endog = np.column_stack([d["age0_males"].astype(float), d["age0_females"].astype(float)])
+    ref = sm.GLM(endog, sm.add_constant(10 * d["share"].to_numpy()), family=sm.families.Binomial()).fit(scale="X2")
+    assert res.table["estimate"].to_numpy() == pytest.approx(ref.params)
+    assert res.table["se"].to_numpy() == pytest.approx(ref.bse)
+    assert res.table.loc[1, "ratio"] == pytest.approx(np.exp(ref.params[1]))
+    assert "Ecological" in res.method and "proxy" in res.caveat
+    fig, ax = plt.subplots()
+    assert res.plot(ax=ax) is ax
+    with pytest.raises(ModelSpecificationError):
+        migrants.sex_ratio_relation(c, origin="abroad")
+
+
+# ------------------------------------------------------------------------------------------------ real data
+@pytest.fixture(scope="module")
+def real():
+    from analysis.data import load
+
+    return load("county_census")
+
+
+def test_real_2020_totals_match_nbs(real):
+    """NBS 2020: 492.76 M away from hukou township; 124.84 M from another province (published, rounded)."""
+    nation = migrants.burden(real, census=2020, level="nation").iloc[0]
+    assert nation["migrants"] == 492_762_506
+    assert round(nation["migrants"] / 1e6, 2) == 492.76
+    assert nation["other_province"] == 124_837_153
+    assert round(nation["other_province"] / 1e6, 2) == 124.84
+
+
+def test_real_relation_runs(real):
+    res = migrants.sex_ratio_relation(real, census=2020, level="county")
+    assert res.params["n_units"] > 2500
+    assert res.dispersion > 1  # counties vary far more than binomial sampling allows
