@@ -198,7 +198,7 @@ def its(
     family: str = "quasipoisson",
     offset: str | None = None,
     seasonality: int = 0,
-    slope_change: bool = True,
+    slope_change: bool | Sequence[str] = True,
     lag: int = 0,
     hac_maxlags: int | None = None,
     alpha: float = 0.05,
@@ -208,7 +208,8 @@ def its(
     ``date``: a column of int years (annual) or dates (monthly; any day in the month). ``interruptions``:
     name → policy date (int year or date); the first affected period is the first period starting on or
     after it, plus ``lag`` periods. ``offset``: population column (log taken) for log-link families.
-    ``seasonality``: harmonic (sine/cosine) pairs of period 12 for monthly data (0–5). Effects are
+    ``seasonality``: harmonic (sine/cosine) pairs of period 12 for monthly data (0–5). ``slope_change``:
+    True (all), False (level changes only) or the names of the interruptions that get a slope change. Effects are
     rate ratios (log-link families) or differences (gaussian) per interruption: 'level' (step) and
     'slope' (change in trend per period). Reference: Lopez Bernal et al. 2017, Int J Epidemiol 46:348.
     """
@@ -276,7 +277,7 @@ def its(
         first_affected[name] = start
         x[f"{name}:level"] = (t >= t0).astype(float)
         terms[name] = [f"{name}:level"]
-        if slope_change:
+        if slope_change is True or (not isinstance(slope_change, bool) and name in slope_change):
             x[f"{name}:slope"] = np.where(t >= t0, t - t0, 0.0)
             terms[name].append(f"{name}:slope")
     n_pre = int((keys < min(first_affected.values())).sum())
@@ -292,6 +293,11 @@ def its(
             x[f"cos{k}"] = np.cos(2 * np.pi * k * month / 12)
     if len(y) <= x.shape[1]:
         raise ModelSpecificationError(f"{len(y)} periods cannot identify {x.shape[1]} coefficients")
+    if np.linalg.matrix_rank(x.to_numpy(float)) < x.shape[1]:
+        raise ModelSpecificationError(
+            f"the terms {list(x.columns)} are collinear (interruptions {first_affected} too close for "
+            "separate level and slope changes); drop a slope change (slope_change=[names]) or an interruption"
+        )
 
     if offset:
         pop = pd.to_numeric(df[offset], errors="coerce").to_numpy(float)

@@ -236,3 +236,12 @@ def test_negbin_dispersion_matches_joint_maximum_likelihood(sicily):
         start_params=np.append(r.model.params, 0.01), method="nm", maxiter=20000, disp=0)
     assert r.model.model.family.alpha == pytest.approx(joint.params["alpha"], rel=1e-3)
     assert r.model.params["ban:level"] == pytest.approx(joint.params["ban:level"], abs=1e-4)
+
+
+def test_adjacent_interruptions_collinear_slopes_rejected_then_selectable(rng):
+    """2015 and 2016 first-affected years: slope of the first = level + slope of the second (collinear)."""
+    df = _annual(rng, changes={2015: 1.03, 2016: 1.10})
+    with pytest.raises(ModelSpecificationError, match="collinear"):
+        its(df, outcome="births", date="year", interruptions={"a": 2015, "b": 2016})
+    r = its(df, outcome="births", date="year", interruptions={"a": 2015, "b": 2016}, slope_change=["b"])
+    assert list(r.effects["term"]) == ["level", "level", "slope"]
