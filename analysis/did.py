@@ -48,10 +48,12 @@ def province_panel(series: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise DataValidationError(f"missing column(s) {missing}", column=missing[0],
                                   expected="the province_series table")
-    keys = ["region_code", "year"] + (["region_zh"] if "region_zh" in series.columns else [])
-    wide = series.pivot_table(index=keys, columns="indicator", values="value", aggfunc="first",
-                              dropna=False).reset_index()
+    wide = series.pivot_table(index=["region_code", "year"], columns="indicator", values="value",
+                              aggfunc="first", dropna=False).reset_index()
     wide.columns.name = None
+    if "region_zh" in series.columns:
+        names = series.drop_duplicates("region_code").set_index("region_code")["region_zh"]
+        wide.insert(1, "region_zh", wide["region_code"].map(names))
     return wide.sort_values(["region_code", "year"]).reset_index(drop=True)
 
 
@@ -442,7 +444,7 @@ def event_study(
               "intensity": intensity if isinstance(intensity, str) else inten.to_dict(),
               "policy_year": policy_year, "reference": reference, "window": window, "weights": weights,
               "alpha": alpha, "bootstrap": bootstrap, "bootstrap_weights": bootstrap_weights, "seed": seed,
-              "start": start, "end": end, "excluded_rows": len(excluded), "years": (min(years), max(years))}
+              "start": start, "end": end, "excluded_rows": len(excluded), "years": (int(min(years)), int(max(years)))}
     boot = (f"; wild cluster bootstrap ({bootstrap_weights}, {bootstrap} reps, seed {seed})"
             if bootstrap else "")
     method = (f"TWFE event study, continuous intensity (centred), unit & year FE, "
