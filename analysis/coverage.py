@@ -43,6 +43,7 @@ __all__ = [
     "compare",
     "funnel",
     "proportion_interval",
+    "published_rates",
     "read_records",
     "validate_records",
     "vs_target",
@@ -428,7 +429,8 @@ def compare(
     use_quasi = scale == "quasi"
     if use_quasi and not (resid_df > 0):
         raise ModelSpecificationError("quasi-binomial scale needs residual degrees of freedom (more cells than terms)")
-    fitted = smf.glm(formula, data=df, family=fam).fit(scale="X2") if use_quasi else full
+    # scale passed as a number: statsmodels' scale="X2" ignores the trial counts of (successes, failures) endog
+    fitted = smf.glm(formula, data=df, family=fam).fit(scale=dispersion) if use_quasi else full
     for term in terms:
         rest = [t for t in terms if t != term]
         reduced = smf.glm("served + failed ~ " + (" + ".join(rest) if rest else "1"), data=df, family=fam).fit()
@@ -636,3 +638,37 @@ def read_records(path: str | Path) -> pd.DataFrame:
 
     df = read_user_table(path, as_="coverage_records")
     return validate_records(df, path=str(path))
+
+
+# ------------------------------------------------------------------------------------ published aggregates
+#: Indicators that are complements of a service rate (no record / don't know), not coverage rates.
+_COMPLEMENT_MARKERS = ("with NO ", "do not know")
+
+
+def published_rates(region: str | None = None, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The published migrant-service aggregates (``load("migrant_service_rates")``) relevant to ``region``.
+
+    ``region`` (6-digit code; None or "000000" = all rows) keeps rows of the region itself, of its prefecture
+    and province, and national rows. Added columns: ``served``/``eligible`` where a denominator was printed
+    (``served_reconstructed`` is True where only the rate and n were printed and served = round(rate·n)),
+    ``target_pct`` when the row prints a numeric target, ``complement`` for "no record"/"don't know" shares
+    (reported, not tested against a service target).
+    """
+    if data is None:
+        from analysis.data import load
+
+        data = load("migrant_service_rates")
+    df = data.copy()
+    if region is not None and str(region) != "000000":
+        code = str(region)
+        keep = {code, code[:4] + "00", code[:2] + "0000"}
+        df = df[df["region_code"].isin(keep) | (df["geo_level"] == "national")]
+    num = pd.to_numeric(df["numerator"]).astype("Float64")
+    den = pd.to_numeric(df["denominator"]).astype("Float64")
+    recon = num.isna() & den.notna()
+    df["served"] = num.where(~recon, (df["value_pct"] / 100 * den).round()).astype("Int64")
+    df["eligible"] = den.astype("Int64")
+    df["served_reconstructed"] = recon.to_numpy(dtype=bool)
+    df["target_pct"] = pd.to_numeric(df["target_or_benchmark"], errors="coerce").astype(float)
+    df["complement"] = df["indicator_en"].str.contains("|".join(_COMPLEMENT_MARKERS), regex=True).to_numpy(bool)
+    return df.reset_index(drop=True)

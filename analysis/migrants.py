@@ -299,8 +299,12 @@ def sex_ratio_relation(
     d["sex_ratio"] = 100 * d["age0_males"].astype(float) / d["age0_females"].astype(float)
     endog = np.column_stack([d["age0_males"].to_numpy(float), d["age0_females"].to_numpy(float)])
     exog = sm.add_constant(10 * d["x_share"].to_numpy())  # per 10 percentage points
-    fit = sm.GLM(endog, exog, family=sm.families.Binomial()).fit(scale="X2")
-    dispersion = float(fit.scale)
+    model = sm.GLM(endog, exog, family=sm.families.Binomial())
+    # Pearson dispersion computed from the binomial fit: statsmodels' scale="X2" does not weight by the number
+    # of trials when endog is given as (successes, failures), so it is passed as a number.
+    binom_fit = model.fit()
+    dispersion = float(binom_fit.pearson_chi2 / binom_fit.df_resid)
+    fit = model.fit(scale=dispersion)
     ci = fit.conf_int(alpha=alpha)
     table = pd.DataFrame({
         "term": ["intercept (sex ratio at 0 % migrants)", "per 10 pp migrant share (ratio of sex ratios)"],

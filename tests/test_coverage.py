@@ -161,6 +161,9 @@ def test_compare_two_units_by_hand():
 
 def test_compare_units_and_periods(records):
     res = coverage.compare(records, scale="quasi")
+    binom = coverage.compare(records)
+    # quasi-binomial SE = binomial SE × sqrt(Pearson chi-square / residual df)
+    assert res.table["se"].to_numpy() == pytest.approx(binom.table["se"].to_numpy() * np.sqrt(binom.dispersion))
     assert {"unit", "period"} <= set(res.tests["scope"])
     assert res.dispersion > 0
     assert "quasi" in res.method
@@ -222,3 +225,18 @@ def test_result_plot_and_summary(records):
     assert res.plot(ax=ax) is ax
     assert "p_adjusted" in res.summary()
     assert "<table" in res._repr_html_()
+
+
+def test_published_rates_real():
+    """The published aggregates (data/raw/migrant-service-coverage): n reconstructed only where printed;
+    the 2015 CMDS national health-record row 59,934/205,990 (尹勤 & 徐千里 2018) is kept as printed."""
+    allrows = coverage.published_rates()
+    assert len(allrows) == 36
+    row = allrows[(allrows["numerator"] == 59934)].iloc[0]
+    assert row["served"] == 59934 and row["eligible"] == 205990 and not row["served_reconstructed"]
+    rec = allrows[allrows["denominator"] == 112782].iloc[0]
+    assert rec["served_reconstructed"] and rec["served"] == round(0.351 * 112782)
+    assert allrows["complement"].sum() == 2
+    haikou = coverage.published_rates("460100")
+    assert set(haikou["geo_level"]) == {"city", "province", "national"}
+    assert (haikou["geo_level"] == "city").sum() == 6

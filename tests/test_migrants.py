@@ -121,14 +121,22 @@ def test_profile(census):
 
 
 def test_sex_ratio_relation_matches_statsmodels(census):
-    """Reference: statsmodels GLM binomial with scale='X2' fitted directly on the synthetic counties."""
+    """Reference: statsmodels GLM binomial fitted directly on the synthetic counties, with the Pearson
+    dispersion computed by hand (quasi-binomial standard errors = binomial SE × sqrt(phi))."""
     c = census.copy()
     c.loc[c["region_code"] == "440101", "age0_males"] = pd.NA
     res = migrants.sex_ratio_relation(c, census=2020)
     assert res.params["excluded"] == ["440101"]
     d = migrants.burden(c, census=2020, level="county").dropna(subset=["age0_males"])
     endog = np.column_stack([d["age0_males"].astype(float), d["age0_females"].astype(float)])
-    ref = sm.GLM(endog, sm.add_constant(10 * d["share"].to_numpy()), family=sm.families.Binomial()).fit(scale="X2")
+    model = sm.GLM(endog, sm.add_constant(10 * d["share"].to_numpy()), family=sm.families.Binomial())
+    fit1 = model.fit()
+    # Pearson dispersion by hand: sum (y − n·p)² / (n·p·(1 − p)) / (units − 2)
+    n = endog.sum(axis=1)
+    p = fit1.fittedvalues
+    phi = np.sum((endog[:, 0] - n * p) ** 2 / (n * p * (1 - p))) / (len(n) - 2)
+    assert res.dispersion == pytest.approx(phi)
+    ref = model.fit(scale=phi)
     assert res.table["estimate"].to_numpy() == pytest.approx(ref.params)
     assert res.table["se"].to_numpy() == pytest.approx(ref.bse)
     assert res.table.loc[1, "ratio"] == pytest.approx(np.exp(ref.params[1]))
