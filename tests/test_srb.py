@@ -1,0 +1,376 @@
+"""Tests of analysis.srb against independent references.
+
+References: scipy.stats.binomtest (exact p-value and Clopper–Pearson interval), statsmodels
+proportion_confint (Wilson and beta), statsmodels Table2x2 (Woolf odds-ratio interval),
+scipy.stats.chi2_contingency, statsmodels GLM (quasi-binomial trend), statsmodels OLS (joinpoint segment
+slopes), hand computations written out in the docstrings, and the 2020 census long-form national SRB
+112.28 (NBS, China Population Census Yearbook 2020, table 6-1; see data/raw/census-2010-2020-yuanfan).
+Synthetic data are made by seeded code in this file (seed printed in the test name / fixture).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy import stats
+from statsmodels.stats.contingency_tables import Table2x2
+from statsmodels.stats.proportion import proportion_confint
+
+from analysis import srb
+from analysis.exceptions import DataValidationError, ModelSpecificationError
+from analysis.results import Result
+
+SEED = 20261124
+
+
+@pytest.fixture
+def counts(rng) -> pd.DataFrame:
+    """Synthetic (seeded) births for 40 units: 30–5,000 births, SRB around 112."""
+    n = rng.integers(30, 5000, 40)
+    males = rng.binomial(n, 112 / 212)
+    return pd.DataFrame({"unit": [f"u{i:02d}" for i in range(40)], "males": males, "females": n - males})
+
+
+# ---------------------------------------------------------------- estimate
+
+
+def test_issue_example_1000_births_srb_115():
+    """Issue 3: at 1,000 births an SRB of 115 has a 95 % interval of about 101.6–130.3.
+
+    535 boys and 465 girls (SRB 115.05). Wilson and log intervals both give 101.6–130.3 to one decimal;
+    the exact (Clopper–Pearson) interval is wider, 101.4–130.6.
+    """
+    df = pd.DataFrame({"males": [535], "females": [465]})
+    for method in ("wilson", "log"):
+        row = srb.estimate(df, method=method).table.iloc[0]
+        assert round(row["lower"], 1) == 101.6
+        assert round(row["upper"], 1) == 130.3
+    row = srb.estimate(df, method="exact").table.iloc[0]
+    assert round(row["lower"], 1) == 101.4
+    assert round(row["upper"], 1) == 130.6
+
+
+@pytest.mark.parametrize("method,sm_method", [("wilson", "wilson"), ("exact", "beta")])
+def test_intervals_match_statsmodels(counts, method, sm_method):
+    """Wilson and Clopper–Pearson limits equal statsmodels proportion_confint on the male share, transformed."""
+    res = srb.estimate(counts, by="unit", method=method, alpha=0.1).table
+    n = counts["males"] + counts["females"]
+    lo, hi = proportion_confint(counts["males"], n, alpha=0.1, method=sm_method)
+    np.testing.assert_allclose(res["lower"], 100 * lo / (1 - lo), rtol=1e-9)
+    np.testing.assert_allclose(res["upper"], 100 * hi / (1 - hi), rtol=1e-9)
+    np.testing.assert_allclose(res["srb"], 100 * counts["males"] / counts["females"], rtol=1e-12)
+
+
+def test_exact_p_value_and_interval_match_scipy_binomtest(rng):
+    """Vectorised exact test = scipy.stats.binomtest (two-sided) for many k, n, incl. both tails and k = 0."""
+    n = np.concatenate([rng.integers(1, 3000, 300), [1, 2, 10, 10, 205]])
+    k = np.concatenate([rng.binomial(n[:300], 0.53), [0, 2, 0, 10, 105]])
+    df = pd.DataFrame({"males": k, "females": n - k})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = srb.estimate(df.assign(i=range(len(df))), by="i", method="exact", reference=105).table
+    p0 = 105 / 205
+    expected = [stats.binomtest(int(a), int(b), p0).pvalue for a, b in zip(k, n, strict=True)]
+    np.testing.assert_allclose(res["p_value"], expected, rtol=1e-9, atol=1e-15)
+    ci = [
+        stats.binomtest(int(a), int(b)).proportion_ci(0.95, method="exact") for a, b in zip(k, n, strict=True)
+    ]
+    lo = np.array([c.low for c in ci])
+    np.testing.assert_allclose(res["lower"], 100 * lo / (1 - lo), rtol=1e-8)
+
+
+def test_log_interval_by_hand():
+    """Log method by hand: M = 600, F = 500: ln(1.2) ± 1.959964·sqrt(1/600 + 1/500); Wald z vs 105."""
+    row = srb.estimate(pd.DataFrame({"males": [600], "females": [500]}), method="log").table.iloc[0]
+    se = math.sqrt(1 / 600 + 1 / 500)
+    assert row["lower"] == pytest.approx(100 * math.exp(math.log(1.2) - 1.959963985 * se), rel=1e-9)
+    assert row["upper"] == pytest.approx(100 * math.exp(math.log(1.2) + 1.959963985 * se), rel=1e-9)
+    z = (math.log(1.2) - math.log(1.05)) / se
+    assert row["p_value"] == pytest.approx(math.erfc(abs(z) / math.sqrt(2)), rel=1e-9)
+
+
+def test_wilson_p_value_is_score_test():
+    """Score test by hand: z = (p̂ − p0)/sqrt(p0(1 − p0)/n) with p0 = 105/205."""
+    row = srb.estimate(pd.DataFrame({"males": [560], "females": [480]}), reference=105).table.iloc[0]
+    p0, n = 105 / 205, 1040
+    z = (560 / n - p0) / math.sqrt(p0 * (1 - p0) / n)
+    assert row["p_value"] == pytest.approx(math.erfc(abs(z) / math.sqrt(2)), rel=1e-9)
+
+
+def test_by_groups_sum_counts_and_keep_order():
+    df = pd.DataFrame({"g": ["b", "a", "b"], "males": [10, 20, 30], "females": [5, 25, 35]})
+    t = srb.estimate(df, by="g").table
+    assert list(t["g"]) == ["b", "a"]
+    assert list(t["males"]) == [40, 20] and list(t["females"]) == [40, 25]
+    pooled = srb.estimate(df).table
+    assert len(pooled) == 1 and pooled.loc[0, "births"] == 125
+
+
+def test_missing_counts_kept_as_na_with_warning():
+    df = pd.DataFrame({"u": ["a", "b"], "males": [10, None], "females": [12, 3]})
+    with pytest.warns(srb.MissingCountsWarning, match="1 of 2"):
+        t = srb.estimate(df, by="u").table
+    assert len(t) == 2 and math.isnan(t.loc[1, "srb"]) and not math.isnan(t.loc[0, "srb"])
+
+
+@pytest.mark.parametrize(
+    "frame,column",
+    [
+        (pd.DataFrame({"males": [10, -1], "females": [3, 4]}), "males"),
+        (pd.DataFrame({"males": [10, 2], "females": [3, 4.5]}), "females"),
+        (pd.DataFrame({"males": ["10", "x"], "females": [3, 4]}), "males"),
+    ],
+)
+def test_bad_counts_raise_naming_row_and_column(frame, column):
+    with pytest.raises(DataValidationError, match="row 3") as err:
+        srb.estimate(frame)
+    assert err.value.column == column
+
+
+def test_bad_arguments_raise():
+    df = pd.DataFrame({"males": [10], "females": [9]})
+    with pytest.raises(DataValidationError, match="boys"):
+        srb.estimate(df, males="boys")
+    with pytest.raises(ModelSpecificationError, match="per 1"):
+        srb.estimate(df, reference=1.05)
+    with pytest.raises(ModelSpecificationError, match="method"):
+        srb.estimate(df, method="bayes")
+
+
+def test_result_is_frozen_result_and_plots(counts):
+    res = srb.estimate(counts.head(5), by="unit")
+    assert isinstance(res, Result)
+    with pytest.raises(AttributeError):
+        res.method = "x"
+    assert "Wilson" in res.summary()
+    ax = res.plot(label="unit")
+    assert len(ax.get_yticklabels()) == 5
+
+
+# ---------------------------------------------------------------- compare / change / heterogeneity
+
+
+def test_compare_matches_statsmodels_table2x2():
+    """Ratio of SRBs = odds ratio; Woolf interval and p equal statsmodels Table2x2 (log OR, Wald)."""
+    a, b = (1200, 1000), (1100, 1040)
+    res = srb.compare(a, b).table.iloc[0]
+    tab = Table2x2(np.array([[a[0], a[1]], [b[0], b[1]]]))
+    lo, hi = tab.oddsratio_confint()
+    assert res["ratio"] == pytest.approx(tab.oddsratio, rel=1e-12)
+    assert res["ratio"] == pytest.approx((1200 / 1000) / (1100 / 1040), rel=1e-12)
+    assert (res["lower"], res["upper"]) == pytest.approx((lo, hi), rel=1e-9)
+    assert res["p_value"] == pytest.approx(tab.oddsratio_pvalue(), rel=1e-9)
+
+
+def test_change_every_unit_at_once(counts, rng):
+    later = counts.assign(males=counts["males"] + rng.integers(0, 50, len(counts)))
+    data = pd.concat([counts.assign(census=2010), later.assign(census=2020)], ignore_index=True)
+    data = pd.concat(
+        [data, pd.DataFrame({"unit": ["only2010"], "males": [5], "females": [6], "census": [2010]})]
+    )
+    res = srb.change(data, unit="unit")
+    t = res.table
+    assert len(t) == 41 and {"srb_2010", "srb_2020", "ratio", "lower", "upper", "p_value"} <= set(t.columns)
+    row = t.set_index("unit").loc["u07"]
+    single = srb.compare(
+        (later.loc[7, "males"], later.loc[7, "females"]), (counts.loc[7, "males"], counts.loc[7, "females"])
+    ).table.iloc[0]
+    assert row["ratio"] == pytest.approx(single["ratio"]) and row["p_value"] == pytest.approx(
+        single["p_value"]
+    )
+    assert math.isnan(t.set_index("unit").loc["only2010", "ratio"])
+    assert res.params["first"] == 2010 and res.params["last"] == 2020
+
+
+def test_heterogeneity_matches_chi2_contingency(counts):
+    res = srb.heterogeneity(counts).table.iloc[0]
+    chi2, p, dof, _ = stats.chi2_contingency(counts[["males", "females"]].to_numpy(), correction=False)
+    assert res["chi2"] == pytest.approx(chi2, rel=1e-10)
+    assert res["df"] == dof == 39
+    assert res["p_value"] == pytest.approx(p, rel=1e-8)
+    assert res["pooled_srb"] == pytest.approx(100 * counts["males"].sum() / counts["females"].sum())
+
+
+# ---------------------------------------------------------------- trend
+
+
+def test_quasibinomial_trend_matches_statsmodels_glm(rng):
+    """Slope, SE and dispersion equal a statsmodels quasi-binomial GLM (proportions, var_weights = births,
+    scale = Pearson chi²/df, as R's quasibinomial); APC = 100(e^β − 1)."""
+    years = np.arange(2000, 2020)
+    n = rng.integers(20_000, 40_000, len(years))
+    p = 1 / (1 + np.exp(-(np.log(1.18) - 0.006 * (years - 2000) + rng.normal(0, 0.01, len(years)))))
+    m = rng.binomial(n, p)
+    df = pd.DataFrame({"year": years, "males": m, "females": n - m})
+    res = srb.trend(df)
+    # independent route: proportions with var_weights = n (statsmodels' scale="X2" is right in this form)
+    glm = sm.GLM(m / n, sm.add_constant(years - 2000.0), family=sm.families.Binomial(), var_weights=n)
+    fit = glm.fit(scale="X2")
+    row = res.table.iloc[0]
+    assert row["slope_logit"] == pytest.approx(fit.params[1], rel=1e-6)
+    assert row["se"] == pytest.approx(fit.bse[1], rel=1e-6)
+    assert row["dispersion"] == pytest.approx(fit.scale, rel=1e-6)
+    assert row["dispersion"] > 1.5  # the seeded extra-binomial noise (sd 0.01 on the logit) is detected
+    assert row["apc"] == pytest.approx(100 * np.expm1(fit.params[1]), rel=1e-6)
+    assert row["lower"] < row["apc"] < row["upper"]
+    assert row["lower"] < 100 * np.expm1(-0.006) < row["upper"]
+    assert res.plot().get_ylabel().startswith("Sex ratio")
+
+
+def test_joinpoint_recovers_known_break():
+    """Synthetic (seed 20261124) ln-linear series, 1980–2023: APC +1.0 %/yr to 2004, then −0.8 %/yr, noise sd 0.004.
+
+    The permutation test must choose one joinpoint, at 2004 ± 1, and each segment's CI must cover its true APC.
+    Segment slopes equal a statsmodels OLS fit of the same hinge design (independent computation of SEs).
+    """
+    rng = np.random.default_rng(SEED)
+    years = np.arange(1980, 2024)
+    log_srb = (
+        np.log(106)
+        + np.log(1.01) * (years - 1980)
+        + (np.log(0.992) - np.log(1.01)) * np.clip(years - 2004, 0, None)
+    )
+    values = np.exp(log_srb + rng.normal(0, 0.004, len(years)))
+    res = srb.trend(
+        pd.DataFrame({"year": years, "srb": values}),
+        srb="srb",
+        method="joinpoint",
+        max_joinpoints=2,
+        n_permutations=99,
+    )
+    assert len(res.params["joinpoints"]) == 1
+    assert abs(res.params["joinpoints"][0] - 2004) <= 1
+    seg = res.table.set_index("segment")
+    assert seg.loc["1", "lower"] < 1.0 < seg.loc["1", "upper"]
+    assert seg.loc["2", "lower"] < -0.8 < seg.loc["2", "upper"]
+    tau = res.params["joinpoints"][0]
+    x = np.column_stack([np.ones_like(years), years - 1980, np.clip(years - tau, 0, None)]).astype(float)
+    ols = sm.OLS(np.log(values), x).fit()
+    assert seg.loc["1", "slope_log"] == pytest.approx(ols.params[1], rel=1e-8)
+    assert seg.loc["2", "se"] == pytest.approx(math.sqrt(ols.cov_params()[1:, 1:].sum()), rel=1e-8)
+    assert res.tests["rejected"].iloc[0]
+
+
+def test_joinpoint_keeps_straight_line_without_break():
+    rng = np.random.default_rng(SEED + 1)
+    years = np.arange(1990, 2020)
+    values = np.exp(np.log(110) + 0.002 * (years - 1990) + rng.normal(0, 0.005, len(years)))
+    res = srb.trend(
+        pd.DataFrame({"year": years, "srb": values}), srb="srb", method="joinpoint", max_joinpoints=1
+    )
+    assert res.params["joinpoints"] == []
+
+
+def test_trend_bad_input():
+    df = pd.DataFrame({"year": [2000, 2000, 2001], "srb": [1.1, 1.12, 1.13]})
+    with pytest.raises(DataValidationError, match="per 1"):
+        srb.trend(df.assign(year=[2000, 2001, 2002]), srb="srb", method="joinpoint")
+    with pytest.raises(DataValidationError, match="repeat"):
+        srb.trend(df.assign(srb=[110, 111, 112]), srb="srb", method="joinpoint")
+    with pytest.raises(ModelSpecificationError):
+        srb.trend(df, method="loess")
+
+
+# ---------------------------------------------------------------- missing female births
+
+
+def test_missing_female_births_worked_example():
+    """Chao et al. (PNAS 2019) definition, by hand: 1,120 boys and 1,000 girls, reference 1.06.
+
+    Expected girls = 1120 / 1.06 = 1056.60; missing = 56.60 (5.36 % of expected). Interval: n = 2120 and
+    Wilson limits (p_lo, p_hi) of 1120/2120 give n·p·(1 + 1/1.06) − n.
+    """
+    res = srb.missing_female_births(1120, 1000)
+    row = res.table.iloc[0]
+    assert row["expected_females"] == pytest.approx(1120 / 1.06)
+    assert row["missing"] == pytest.approx(1120 / 1.06 - 1000)
+    assert row["missing"] == pytest.approx(56.6038, abs=1e-4)
+    lo, hi = proportion_confint(1120, 2120, method="wilson")
+    assert row["lower"] == pytest.approx(2120 * lo * (1 + 1 / 1.06) - 2120, rel=1e-9)
+    assert row["upper"] == pytest.approx(2120 * hi * (1 + 1 / 1.06) - 2120, rel=1e-9)
+    assert row["missing_percent_of_expected"] == pytest.approx(100 * 56.6038 / 1056.6038, rel=1e-5)
+    # at the reference SRB nothing is missing
+    assert srb.missing_female_births(1060, 1000).table.loc[0, "missing"] == pytest.approx(0, abs=1e-9)
+
+
+def test_missing_female_births_units_are_explicit():
+    with pytest.raises(ModelSpecificationError, match="per 100"):
+        srb.missing_female_births(1120, 1000, reference=106)
+    res = srb.missing_female_births(pd.Series([10, 20], index=["a", "b"]), [9, 18])
+    assert list(res.table["label"]) == ["a", "b"]
+
+
+# ---------------------------------------------------------------- funnel and shrink
+
+
+def test_funnel_limits_are_funnel_module_limits_on_srb_scale(counts):
+    from analysis import funnel as fm
+
+    res = srb.funnel(counts, label="unit", target=106)
+    n = (counts["males"] + counts["females"]).to_numpy()
+    lim = fm.limits(n, 106 / 206)
+    np.testing.assert_allclose(res.table["upper_99.8"], 100 * lim["upper_99.8"] / (1 - lim["upper_99.8"]))
+    np.testing.assert_allclose(res.table["lower_95"], 100 * lim["lower_95"] / (1 - lim["lower_95"]))
+    above = res.table["srb"] > res.table["upper_95"]
+    assert ((res.table["position_95"] == "above") == above).all()
+    assert above.sum() >= 3  # SRB 112 against a target of 106
+    pooled = srb.funnel(counts)
+    assert pooled.params["target_srb"] == pytest.approx(100 * counts["males"].sum() / counts["females"].sum())
+    ax = res.plot()
+    assert ax.get_xscale() == "log"
+
+
+def test_shrink_posterior_by_hand_with_given_prior():
+    """Beta(530, 470) prior, 30 boys / 20 girls → posterior Beta(560, 490): mean 560/1050, SRB = 100·560/490."""
+    df = pd.DataFrame({"u": ["a", "b"], "males": [30, 5000], "females": [20, 4500]})
+    res = srb.shrink(df, by="u", prior=(530, 470))
+    row = res.table.iloc[0]
+    assert row["srb_shrunk"] == pytest.approx(100 * 560 / 490)
+    assert row["lower"] == pytest.approx(srb.srb_from_share(stats.beta.ppf(0.025, 560, 490)))
+    assert row["weight_own_data"] == pytest.approx(50 / 1050)
+
+
+def test_shrink_fitted_prior_recovers_spread_and_pulls_small_units():
+    """Synthetic (seeded) beta-binomial data, true mean share 0.53 and prior size a + b = 2000."""
+    rng = np.random.default_rng(SEED)
+    p = rng.beta(0.53 * 2000, 0.47 * 2000, 3000)
+    n = rng.integers(100, 3000, 3000)
+    m = rng.binomial(n, p)
+    res = srb.shrink(pd.DataFrame({"males": m, "females": n - m}))
+    a, b = res.params["prior_a"], res.params["prior_b"]
+    assert a / (a + b) == pytest.approx(0.53, abs=0.002)
+    assert 1200 < a + b < 3500
+    t = res.table
+    assert (
+        (t["srb_shrunk"] - res.params["prior_mean_srb"])
+        .abs()
+        .le((t["srb"] - res.params["prior_mean_srb"]).abs())
+        .all()
+    )
+    assert res.plot(top=10) is not None
+
+
+def test_bench_data_shape():
+    d = srb.bench_data(n_units=10)
+    assert len(d) == 20 and set(d["census"]) == {2010, 2020}
+
+
+def test_national_2020_long_form_srb_from_counts():
+    """2020 census long form (NBS yearbook table 6-1): 1,212,321 births, SRB 112.28 computed from counts."""
+    from analysis import data
+
+    births = data.load("census_births", census=2020, wide=True)
+    nat = births[
+        (births["region_code"] == "000000")
+        & (births["residence"] == "total")
+        & (births["birth_order"] == "all")
+    ]
+    res = srb.estimate(nat, males="males", females="females").table.iloc[0]
+    assert res["births"] == 1_212_321
+    assert round(res["srb"], 2) == 112.28
+    assert res["lower"] < 112.28 < res["upper"]
