@@ -222,6 +222,11 @@ def its(
     if lag < 0 or int(lag) != lag:
         raise ModelSpecificationError(f"lag must be a non-negative whole number of periods, got {lag}")
     _check_columns(data, [outcome, date] + ([offset] if offset else []))
+    if not isinstance(slope_change, bool):
+        unknown = [n for n in slope_change if n not in interruptions]
+        if unknown:
+            raise ModelSpecificationError(f"slope_change names {unknown} are not interruptions "
+                                          f"({list(interruptions)})")
     if offset and family == "gaussian":
         raise ModelSpecificationError("an offset needs a log-link family (poisson, quasipoisson, negbin)")
 

@@ -245,3 +245,5 @@ def test_adjacent_interruptions_collinear_slopes_rejected_then_selectable(rng):
         its(df, outcome="births", date="year", interruptions={"a": 2015, "b": 2016})
     r = its(df, outcome="births", date="year", interruptions={"a": 2015, "b": 2016}, slope_change=["b"])
     assert list(r.effects["term"]) == ["level", "level", "slope"]
+    with pytest.raises(ModelSpecificationError, match="not interruptions"):
+        its(df, outcome="births", date="year", interruptions={"a": 2015, "b": 2016}, slope_change=["c"])
