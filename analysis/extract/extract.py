@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import html
 import math
 import re
 from dataclasses import dataclass, replace
@@ -44,7 +45,7 @@ EXTRA_COLUMNS = ["region_code", "bound", "printed_unit", "margin_check", "flags"
 
 _SENTENCE_END = re.compile(r"[。！？!?;；\n]")
 _CONNECTOR = re.compile(
-    r"(?:\s|:|均|都|分别|已经|已|共计|共|累计|总计|合计|仅|约为|为|是|达到了|达到|已达|达|提高到|提高至|提升到|提升至|"
+    r"(?:\s|\ufffd|:|均|都|分别|已经|已|共计|共|累计|总计|合计|仅|约为|为|是|达到了|达到|已达|达|提高到|提高至|提升到|提升至|"
     r"上升到|上升至|下降到|下降至|降至|降到|升至|增至|增加到|保持在|稳定在|控制在|计|有)*"
 )
 _JOIN = re.compile(r"\s*(?:和|及|与|、|以及)\s*")
@@ -61,7 +62,9 @@ _CEILING = re.compile(
     rf"(?P<tnum>{_NUMTXT})(?P<tsign>%|‰)?(?:以内|之内|内|以下)?"
 )
 _CUMULATIVE = re.compile(r"累计|先后|历年|多年来")
-_WHOLE_AREA = re.compile(r"全(市|区|县|省|州|旗)")
+_WHOLE_AREA = re.compile(r"全(市|区|县|省|州|旗|盟)")
+#: Words for the whole reporting area (全市, 全区 …) that fit a region of each level.
+_LEVEL_WORDS = {"nation": "国", "province": "省区市", "prefecture": "市州盟", "county": "县区市旗"}
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -83,7 +86,8 @@ _HEADER_RE = re.compile(r"^\s*(?P<key>[A-Za-z]+|[\u4e00-\u9fff]{2,4})\s*[:：]\s
 
 
 def parse_header(text: str) -> dict[str, str]:
-    """Leading ``key: value`` lines (title/标题, url/网址, source/来源, date/日期, year/年份, region/地区)."""
+    """Leading ``key: value`` lines (title/标题, url/网址, source/来源, date/日期, year/年份, region/地区);
+    an HTML page's ``<title>`` when no title line is given."""
     header: dict[str, str] = {}
     for line in text.lstrip("\ufeff").splitlines():
         if not line.strip():
@@ -94,15 +98,20 @@ def parse_header(text: str) -> dict[str, str]:
         if m is None or m.group("key").lower() not in _HEADER_KEYS:
             break
         header[_HEADER_KEYS[m.group("key").lower()]] = m.group("value")
+    if "title" not in header:
+        m = re.search(r"<title[^>]*>\s*(.*?)\s*</title>", text[:5000], re.S | re.I)
+        if m and m.group(1):
+            header["title"] = html.unescape(m.group(1))
     return header
 
 
 def read_report(path: str | Path, *, max_damage: float = 0.01) -> Report:
-    """Read a .txt/.md/.html report: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030.
+    """Read a .txt/.md/.html report: UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030.
 
-    Bytes that are invalid in every encoding are replaced by U+FFFD (and flagged on the statements
-    near them) when they are at most ``max_damage`` of the text; otherwise, and for missing, empty or
-    binary files, :class:`~analysis.exceptions.DataValidationError` names the file and the problem.
+    A file that is UTF-8 or GB18030 except for a few invalid bytes (at most 8, or ``max_damage`` of the
+    characters) is read with those bytes replaced by U+FFFD; statements near them are flagged
+    ``encoding_damage``. Missing, empty, binary or undecodable files raise
+    :class:`~analysis.exceptions.DataValidationError` naming the file and the problem.
     """
     path = Path(path)
     try:
@@ -112,7 +121,8 @@ def read_report(path: str | Path, *, max_damage: float = 0.01) -> Report:
     if not raw.strip():
         raise DataValidationError("file is empty", path=str(path))
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return Report(str(path), raw.decode("utf-16"), "utf-16", parse_header(raw.decode("utf-16")))
+        text = raw.decode("utf-16")
+        return Report(str(path), text, "utf-16", parse_header(text))
     if b"\x00" in raw:
         raise DataValidationError("binary file (NUL bytes), not a text report", path=str(path),
                                   expected="a .txt/.md/.html text in UTF-8, UTF-8-BOM or GB18030")
@@ -120,14 +130,15 @@ def read_report(path: str | Path, *, max_damage: float = 0.01) -> Report:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
+            text = raw.decode(encoding, errors="replace")
+            replaced = text.count("\ufffd")
+            if replaced <= max(8, max_damage * len(text)):
+                return Report(str(path), text, f"{encoding} (damaged)", parse_header(text), replaced)
             continue
         return Report(str(path), text, encoding, parse_header(text))
-    text = raw.decode("utf-8", errors="replace")
-    replaced = text.count("\ufffd")
-    if replaced > max_damage * max(len(text), 1):
-        raise DataValidationError(f"{replaced} undecodable bytes in {len(text)} characters", path=str(path),
-                                  expected="UTF-8, UTF-8-BOM or GB18030 text")
-    return Report(str(path), text.lstrip("\ufeff"), "utf-8 (damaged)", parse_header(text), replaced)
+    raise DataValidationError("undecodable text (more than "
+                              f"{max_damage:.0%} invalid bytes as UTF-8 and as GB18030)", path=str(path),
+                              expected="UTF-8, UTF-8-BOM or GB18030 text")
 
 
 # --------------------------------------------------------------------------------------------- periods
@@ -208,6 +219,12 @@ def _resolve(name: str, within: str | None) -> tuple[str, str] | None:
 _GENERIC_NAMES = frozenset({"城区", "郊区", "矿区", "新区", "市辖区", "市中区", "全州县", "林区"})
 
 
+def _level_of(code: str) -> str:
+    if code == NATION_CODE:
+        return "nation"
+    return "province" if code.endswith("0000") else "prefecture" if code.endswith("00") else "county"
+
+
 @functools.cache
 def _place_pattern() -> re.Pattern[str] | None:
     """One alternation of the full Chinese names of the registry (longest first); None without registry."""
@@ -262,6 +279,7 @@ class _Statement:
     target_decimals: int = 0
     margin: float = math.nan
     margin_decimals: int = 0
+    ceiling: bool = False
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
@@ -389,6 +407,7 @@ def _statements(text: str, vocab: Vocabulary) -> list[_Statement]:
 
 def _apply_comparison(st: _Statement, m: re.Match[str]) -> None:
     target, _, margin = _groups(m)
+    st.ceiling = m.re is _CEILING
     if target:
         st.target, st.target_decimals = float(target), len(target.partition(".")[2])
     if margin:
@@ -404,7 +423,9 @@ def _margin_status(value: float, target: float, margin: float, tol: float) -> st
 
 
 def _tolerance(*decs: int) -> float:
-    """Worst-case rounding error of a difference of printed numbers: half a unit of each last digit."""
+    """Worst-case rounding error of a sum of printed (rounded) numbers: half a unit of each last digit.
+
+    Only the value and the margin are measured (rounded) numbers; a target is set exactly."""
     return sum(0.5 * 10.0 ** (-d) for d in decs)
 
 
@@ -412,9 +433,10 @@ def check_margins(table: pd.DataFrame) -> pd.DataFrame:
     """Check ``|value − target_value| = margin_pp`` on an extracted table, within rounding.
 
     Returns the rows with a stated target or margin and the columns ``indicator_key, value, target_value,
-    margin_pp, implied_margin, tolerance, status`` (``ok``, ``mismatch`` or ``incomplete`` when only one of
-    target and margin is printed); the tolerance is half a unit of the last printed digit of each of the
-    three numbers. ``优于`` is read without a sign: for indicators where lower is better (多孩率) the value is
+    margin_pp, implied_margin, tolerance, status`` (``ok``, ``mismatch``, or ``incomplete`` when only one of
+    target and margin is printed). The tolerance is half a unit of the last printed digit of the value and
+    of the margin (a target is exact). A ceiling without margin (``控制在0.3以内``) keeps the extraction's
+    check ``value <= target``. ``优于`` is read without a sign: where lower is better (多孩率) the value is
     below the target.
     """
     need = {"indicator_key", "value", "target_value", "margin_pp"}
@@ -423,14 +445,17 @@ def check_margins(table: pd.DataFrame) -> pd.DataFrame:
                                   expected="a table from extract_indicators")
     rows = table[table["target_value"].notna() | table["margin_pp"].notna()].copy()
     implied, tols, status = [], [], []
-    for v, t, mg in zip(rows["value"], rows["target_value"], rows["margin_pp"], strict=True):
+    stated = rows["margin_check"] if "margin_check" in rows.columns else pd.Series("", index=rows.index)
+    for v, t, mg, before in zip(rows["value"], rows["target_value"], rows["margin_pp"], stated, strict=True):
         t = math.nan if pd.isna(t) else float(t)
         mg = math.nan if pd.isna(mg) else float(mg)
-        tol = _tolerance(decimals(v), decimals(t) if not math.isnan(t) else 0,
-                         decimals(mg) if not math.isnan(mg) else 0)
+        tol = _tolerance(decimals(v), decimals(mg) if not math.isnan(mg) else 0)
         implied.append(abs(v - t) if not math.isnan(t) else math.nan)
         tols.append(tol)
-        status.append(_margin_status(float(v), t, mg, tol))
+        state = _margin_status(float(v), t, mg, tol)
+        if state == "incomplete" and math.isnan(mg) and before in ("ok", "mismatch"):
+            state = before  # a ceiling (控制在 T 以内) checked at extraction: value <= T
+        status.append(state)
     rows["implied_margin"] = np.round(np.array(implied, dtype=float), 6)
     rows["tolerance"] = tols
     rows["status"] = status
@@ -525,10 +550,9 @@ def extract_indicators(text: str, *, vocabulary: str | Path | pd.DataFrame | Voc
                 break
         else:
             whole = list(_WHOLE_AREA.finditer(t, s0, st.span_start))
-            if whole and rep_code:
-                level_word = whole[-1].group(1)
-                if not rep_name.endswith(level_word):
-                    name, code = whole[-1].group(0), ""
+            fits = _LEVEL_WORDS[_level_of(rep_code)] + ("区" if rep_name.endswith("地区") else "") if rep_code else ""
+            if whole and rep_code and whole[-1].group(1) not in fits:
+                name, code = whole[-1].group(0), ""  # 全区 in a city's report: a district it does not name
         start, end = norm.span(st.span_start, st.span_end)
         num = st.number
         flags = []
@@ -536,8 +560,10 @@ def extract_indicators(text: str, *, vocabulary: str | Path | pd.DataFrame | Voc
             flags.append("permille_printed_as_pct")
         if _damage_near(text, start, end):
             flags.append("encoding_damage")
-        tol = _tolerance(num.decimals, st.target_decimals, st.margin_decimals)
+        tol = _tolerance(num.decimals, st.margin_decimals)
         check = _margin_status(num.value, st.target, st.margin, tol)
+        if st.ceiling and check == "incomplete":
+            check = "ok" if num.value <= st.target else "mismatch"
         if check == "mismatch":
             flags.append("margin_mismatch")
         rows.append({
