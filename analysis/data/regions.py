@@ -34,7 +34,11 @@ __all__ = [
     "Region",
     "build_regions",
     "children",
+    "close_matches",
+    "describe",
     "lookup",
+    "names_of",
+    "normalize_name",
     "parent",
     "provinces",
     "safe_slug",
@@ -240,7 +244,7 @@ def build_regions(raw_dir: Path = RAW_DIR) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------- lookup
 
 
-def _norm(text: str) -> str:
+def normalize_name(text: str) -> str:
     """Normalise a query or name: NFKC, no whitespace at the ends, 巿→市, lower-case, single spaces."""
     text = unicodedata.normalize("NFKC", text).replace("巿", "市").strip().lower()
     return re.sub(r"[\s_\-]+", " ", text)
@@ -248,7 +252,7 @@ def _norm(text: str) -> str:
 
 def _en_keys(name_en: str) -> list[str]:
     """"Tibet (Xizang)" → "tibet (xizang)", "tibet", "xizang"."""
-    full = _norm(name_en)
+    full = normalize_name(name_en)
     keys = [full]
     m = re.fullmatch(r"(.+?)\s*\((.+)\)", full)
     if m:
@@ -266,7 +270,7 @@ class _Registry:
 
         def add(tier: int, key: object, code: str) -> None:
             if isinstance(key, str) and key:
-                codes = self.tiers[tier].setdefault(_norm(key), [])
+                codes = self.tiers[tier].setdefault(normalize_name(key), [])
                 if code not in codes:
                     codes.append(code)
 
@@ -375,10 +379,10 @@ def lookup(query: str | int | Region, *, within: str | int | Region | None = Non
                                   f"registry{hint}")
     if not isinstance(query, str) or not query.strip():
         raise RegionNotFoundError(f"a region must be a GB/T 2260 code or a name, got {query!r}")
-    if re.fullmatch(r"\d+", _norm(query)):
-        raise RegionNotFoundError(f"region code {query!r} has {len(_norm(query))} digits (expected 2, 4 or 6)")
+    if re.fullmatch(r"\d+", normalize_name(query)):
+        raise RegionNotFoundError(f"region code {query!r} has {len(normalize_name(query))} digits (expected 2, 4 or 6)")
     anchor = lookup(within) if within is not None else None
-    key = _norm(query)
+    key = normalize_name(query)
     stripped = next((key[: -len(s)] for s in EN_SUFFIXES if key.endswith(s) and len(key) > len(s)), key)
     for tier in reg.tiers:
         codes = tier.get(key) or tier.get(stripped, [])
@@ -403,8 +407,8 @@ def lookup(query: str | int | Region, *, within: str | int | Region | None = Non
                               f"name is expected){hint}")
 
 
-def _suggest(reg: _Registry, key: str, n: int = 5) -> str:
-    """'; did you mean: …?' with the closest names (difflib ratio ≥ 0.5; ties: higher level first)."""
+def _close_codes(reg: _Registry, key: str, n: int) -> list[str]:
+    """Codes of the names closest to ``key`` (difflib ratio ≥ 0.5; ties: higher level first)."""
     matcher = difflib.SequenceMatcher()
     matcher.set_seq2(key)
     scored: dict[str, tuple[float, int]] = {}
@@ -416,10 +420,31 @@ def _suggest(reg: _Registry, key: str, n: int = 5) -> str:
             ratio = matcher.ratio()
             if ratio >= 0.5:
                 for c in codes:
-                    best = scored.get(c, (0.0, 0))
-                    scored[c] = max(best, (ratio, -LEVELS.index(_level(c))))
-    ranked = sorted(scored, key=lambda c: (-scored[c][0], -scored[c][1], c))[:n]
+                    scored[c] = max(scored.get(c, (0.0, 0)), (ratio, -LEVELS.index(_level(c))))
+    return sorted(scored, key=lambda c: (-scored[c][0], -scored[c][1], c))[:n]
+
+
+def _suggest(reg: _Registry, key: str, n: int = 5) -> str:
+    ranked = _close_codes(reg, key, n)
     return f"; did you mean: {', '.join(reg.describe(c) for c in ranked)}?" if ranked else ""
+
+
+def close_matches(query: str, n: int = 5) -> list[Region]:
+    """The regions whose names are closest to ``query`` (for "did you mean" hints)."""
+    reg = _registry()
+    return [reg.region(c) for c in _close_codes(reg, normalize_name(str(query)), n)]
+
+
+def describe(code: str | int | Region) -> str:
+    """'220104 朝阳区 (吉林省 长春市)': code, name and the names of the ancestors below the nation."""
+    return _registry().describe(lookup(code).code)
+
+
+def names_of(code: str | int | Region) -> set[str]:
+    """Normalised names a region answers to (name, short name, English names, 2010 name)."""
+    reg = _registry()
+    code = lookup(code).code
+    return {k for tier in reg.tiers for k, codes in tier.items() if code in codes}
 
 
 def parent(code: str | int | Region) -> Region | None:
