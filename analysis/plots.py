@@ -1,0 +1,535 @@
+"""One figure theme for the whole project: CJK fonts, bilingual labels, journal-ready export.
+
+- :func:`set_theme` — thin spines, readable sizes (8 pt text at ``context="paper"``), the Okabe–Ito
+  colour-blind-safe palette (Okabe & Ito 2008, https://jfly.uni-koeln.de/color/), 3.5 in (single
+  column) figures, and a font chain *Latin font → CJK font* so Chinese and English labels both render.
+- :func:`register_cjk_font` — finds a CJK font: a system Noto Sans CJK SC / Source Han Sans SC if
+  present, else the Noto Sans CJK SC (SIL OFL 1.1) shipped by the ``mplfonts`` package.
+  Noto Sans CJK is an OpenType font with CFF (PostScript) outlines. Matplotlib's PDF backend embeds
+  every font for ``pdf.fonttype 42`` as ``CIDFontType2``/``FontFile2`` (TrueType), which is wrong for
+  CFF data (poppler: "Mismatch between font type and embedded font file"; matplotlib issue #20870).
+  We therefore convert the CFF outlines once to TrueType quadratic outlines with fontTools' cu2qu
+  (max. error 1 font unit = 0.1 % of the em, invisible) and cache the result under matplotlib's
+  cache folder; PDFs then embed a valid subset (CID TrueType) with editable, searchable text.
+- :func:`label` — bilingual (zh/en) axis and legend labels.
+- :func:`save_figure` — PNG (≥ 200 dpi) + PDF + SVG, byte-identical for the same figure, written
+  atomically.
+- :func:`ci_errorbar`, :func:`ci_band`, :func:`add_reference_line`, :func:`policy_lines` — small helpers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import hashlib
+import importlib.util
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from analysis.outputs import atomic_path
+
+__all__ = [
+    "DOUBLE_COLUMN",
+    "FIGURE_SUFFIXES",
+    "OKABE_ITO",
+    "SINGLE_COLUMN",
+    "add_reference_line",
+    "ci_band",
+    "ci_errorbar",
+    "figsize",
+    "label",
+    "label_keys",
+    "policy_lines",
+    "register_cjk_font",
+    "save_figure",
+    "set_theme",
+]
+
+_log = logging.getLogger(__name__)
+
+#: Figure widths in inches: single journal column and full page width.
+SINGLE_COLUMN = 3.5
+DOUBLE_COLUMN = 7.2
+#: Okabe–Ito colour-blind-safe palette (yellow last: weak on white).
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+_CONTEXT_SCALE = {"paper": 1.0, "notebook": 1.25, "talk": 1.6}
+_BASE_SIZE = 8.0  # pt, body text of a figure at context="paper"
+
+#: Preferred CJK families, system fonts first; the packaged Noto Sans CJK SC is the last resort.
+CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "Source Han Sans CN")
+_PACKAGED_FONT = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
+_CONVERTER_VERSION = "cu2qu-1"
+_LATIN_FAMILY = "DejaVu Sans"  # ships with matplotlib; has U+2212 (minus), so unicode_minus stays on
+
+_state: dict[str, Any] = {"lang": "en", "cjk_family": None}
+
+
+# --------------------------------------------------------------------------------------------- fonts
+def _packaged_font_path() -> Path:
+    spec = importlib.util.find_spec(_PACKAGED_FONT[0])  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("package 'mplfonts' is not installed; it provides Noto Sans CJK SC")
+    path = Path(next(iter(spec.submodule_search_locations))) / _PACKAGED_FONT[1]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from the installed 'mplfonts' package")
+    return path
+
+
+def _find_system_cjk_font(exclude: Path) -> tuple[Path, int] | None:
+    """First regular-weight system font of a family in :data:`CJK_FAMILIES` (not under ``exclude``)."""
+    for family in CJK_FAMILIES:
+        for entry in font_manager.fontManager.ttflist:
+            fname = Path(entry.fname)
+            if (
+                entry.name == family
+                and entry.style == "normal"
+                and font_manager.weight_dict.get(entry.weight, entry.weight) == 400
+                and exclude not in fname.parents
+                and fname.is_file()
+            ):
+                return fname, int(getattr(entry, "index", 0))
+    return None
+
+
+def _is_cff(path: Path, index: int) -> bool:
+    from fontTools.ttLib import TTFont
+
+    with TTFont(path, fontNumber=index, lazy=True) as font:
+        return "CFF " in font or "CFF2" in font
+
+
+def _convert_cff_to_truetype(src: Path, index: int, dst: Path) -> None:
+    """Write ``dst``: the font ``src`` with CFF outlines converted to TrueType (glyf) outlines.
+
+    Cubic Béziers are approximated by quadratic splines (fontTools cu2qu, max. error 1 font unit);
+    metrics, cmap, names and layout tables are kept. Follows fontTools' ``otf2ttf`` snippet.
+    """
+    from fontTools.pens.cu2quPen import Cu2QuPen
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+    from fontTools.ttLib import TTFont, newTable
+
+    font = TTFont(src, fontNumber=index, recalcTimestamp=False)
+    order = font.getGlyphOrder()
+    glyph_set = font.getGlyphSet()
+    glyphs = {}
+    for name in order:
+        pen = TTGlyphPen(None)
+        glyph_set[name].draw(Cu2QuPen(pen, 1.0, reverse_direction=True))
+        glyphs[name] = pen.glyph()
+    glyf = newTable("glyf")
+    glyf.glyphOrder = order
+    glyf.glyphs = glyphs
+    font["glyf"] = glyf
+    font["loca"] = newTable("loca")
+    for tag in ("CFF ", "CFF2", "VORG"):
+        if tag in font:
+            del font[tag]
+    glyf.compile(font)
+    hmtx = font["hmtx"]
+    for name, glyph in glyf.glyphs.items():
+        if hasattr(glyph, "xMin"):
+            hmtx[name] = (hmtx[name][0], glyph.xMin)
+    maxp = newTable("maxp")
+    maxp.tableVersion = 0x00010000
+    maxp.numGlyphs = len(order)
+    maxp.maxZones = 1
+    for field in (
+        "maxTwilightPoints",
+        "maxStorage",
+        "maxFunctionDefs",
+        "maxInstructionDefs",
+        "maxStackElements",
+        "maxSizeOfInstructions",
+        "maxComponentElements",
+    ):
+        setattr(maxp, field, 0)
+    font["maxp"] = maxp
+    post = font["post"]
+    post.formatType = 3.0  # no glyph names: CID-keyed names do not fit a format-2 table
+    post.extraNames = []
+    post.mapping = {}
+    font.sfntVersion = "\x00\x01\x00\x00"
+    with atomic_path(dst) as tmp:
+        font.save(tmp)
+
+
+def _truetype_version(src: Path, index: int) -> Path:
+    """Path of a TrueType-outline copy of ``src`` (built once, cached in matplotlib's cache folder)."""
+    stat = src.stat()
+    key = hashlib.sha256(
+        f"{src.resolve()}|{index}|{stat.st_size}|{stat.st_mtime_ns}|{_CONVERTER_VERSION}".encode()
+    ).hexdigest()[:16]
+    cache = Path(mpl.get_cachedir()) / "cnfp-fonts"
+    dst = cache / f"{src.stem}-{index}-{key}.ttf"
+    if dst.is_file():
+        return dst
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"{dst.name}.lock", "w") as lock:  # one builder at a time (parallel batch kernels)
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not dst.is_file():
+            _log.warning("Converting %s to TrueType outlines for PDF embedding (once, ~1 min) -> %s", src, dst)
+            _convert_cff_to_truetype(src, index, dst)
+    return dst
+
+
+def register_cjk_font(path: str | os.PathLike[str] | None = None) -> str:
+    """Register a CJK font with matplotlib and return its family name.
+
+    ``path`` — a font file to use instead of the search (system Noto Sans CJK SC / Source Han Sans
+    SC first, then the packaged Noto Sans CJK SC). CFF-outline fonts are used through a cached
+    TrueType conversion (see the module docstring). Other font-manager entries with the same family
+    name are removed so that matplotlib picks the registered file.
+    """
+    if path is None and _state["cjk_family"] is not None:
+        return _state["cjk_family"]
+    if path is not None:
+        src, index = Path(path), 0
+    else:
+        packaged = _packaged_font_path()
+        found = _find_system_cjk_font(exclude=packaged.parent)
+        src, index = found if found is not None else (packaged, 0)
+    usable = _truetype_version(src, index) if _is_cff(src, index) else src
+    family = font_manager.FontProperties(fname=usable).get_name()
+    mgr = font_manager.fontManager
+    if not any(Path(e.fname) == usable for e in mgr.ttflist):
+        mgr.addfont(usable)
+    names = {e.name for e in mgr.ttflist if Path(e.fname) == usable}
+    mgr.ttflist = [e for e in mgr.ttflist if e.name not in names or Path(e.fname) == usable]
+    mgr._findfont_cached.cache_clear()
+    _state["cjk_family"] = family
+    return family
+
+
+# --------------------------------------------------------------------------------------------- theme
+def figsize(width: Literal["single", "double"] | float = "single", *, aspect: float = 0.72) -> tuple[float, float]:
+    """(width, height) in inches: ``"single"`` = 3.5 in, ``"double"`` = 7.2 in, or a number; height = width × aspect."""
+    w = {"single": SINGLE_COLUMN, "double": DOUBLE_COLUMN}.get(width, width)  # type: ignore[arg-type]
+    if not isinstance(w, int | float) or w <= 0 or aspect <= 0:
+        raise ValueError(f"figsize: width {width!r} / aspect {aspect!r} must be 'single', 'double' or > 0")
+    return (float(w), float(w) * aspect)
+
+
+def set_theme(lang: Literal["zh", "en"] = "zh", *, context: Literal["paper", "notebook", "talk"] = "paper") -> None:
+    """Apply the project's figure theme and register the CJK font.
+
+    ``lang`` only sets the default language of :func:`label`; both languages use the same font chain
+    (DejaVu Sans for Latin letters, digits and the minus sign; Noto Sans CJK SC for Chinese), so a
+    figure's layout does not depend on the language. ``context`` scales the text: paper (8 pt),
+    notebook (×1.25), talk (×1.6).
+    """
+    if lang not in _LABELS_LANGS:
+        raise ValueError(f"lang must be one of {_LABELS_LANGS}, got {lang!r}")
+    if context not in _CONTEXT_SCALE:
+        raise ValueError(f"context must be one of {tuple(_CONTEXT_SCALE)}, got {context!r}")
+    cjk = register_cjk_font()
+    s = _BASE_SIZE * _CONTEXT_SCALE[context]
+    mpl.rcParams.update(
+        {
+            "font.family": [_LATIN_FAMILY, cjk],
+            "font.sans-serif": [_LATIN_FAMILY, cjk, *CJK_FAMILIES, "sans-serif"],
+            "font.size": s,
+            "axes.titlesize": s * 1.1,
+            "axes.titlelocation": "left",
+            "axes.titleweight": "normal",
+            "axes.labelsize": s,
+            "xtick.labelsize": s * 0.9,
+            "ytick.labelsize": s * 0.9,
+            "legend.fontsize": s * 0.9,
+            "legend.title_fontsize": s * 0.9,
+            "legend.frameon": False,
+            "figure.titlesize": s * 1.2,
+            "axes.unicode_minus": True,
+            "mathtext.fontset": "dejavusans",
+            "axes.prop_cycle": mpl.cycler(color=list(OKABE_ITO)),
+            "image.cmap": "viridis",
+            "axes.linewidth": 0.6,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.edgecolor": "#222222",
+            "axes.labelcolor": "#222222",
+            "axes.grid": False,
+            "grid.linewidth": 0.4,
+            "grid.color": "#dddddd",
+            "xtick.major.width": 0.6,
+            "ytick.major.width": 0.6,
+            "xtick.minor.width": 0.4,
+            "ytick.minor.width": 0.4,
+            "xtick.major.size": 3.0,
+            "ytick.major.size": 3.0,
+            "xtick.color": "#222222",
+            "ytick.color": "#222222",
+            "lines.linewidth": 1.2,
+            "lines.markersize": 4.0,
+            "patch.linewidth": 0.6,
+            "errorbar.capsize": 2.0,
+            "figure.figsize": figsize("single"),
+            "figure.dpi": 150,
+            "savefig.dpi": 300,
+            "savefig.bbox": "tight",
+            "savefig.pad_inches": 0.03,
+            "pdf.fonttype": 42,
+            "ps.fonttype": 42,
+            "svg.fonttype": "none",
+            "svg.hashsalt": "cnfp-analysis",
+        }
+    )
+    _state["lang"] = lang
+
+
+# -------------------------------------------------------------------------------------------- labels
+_LABELS_LANGS = ("zh", "en")
+_LABELS: dict[str, tuple[str, str]] = {
+    # key: (zh, en)
+    "srb": ("出生性别比（女=100）", "Sex ratio at birth (males per 100 females)"),
+    "males_per_100_females": ("男性/100女性", "Males per 100 females"),
+    "age0_sex_ratio": (
+        "0岁人口性别比（女=100；出生性别比的近似指标）",
+        "Sex ratio at age 0 (males per 100 females; proxy for SRB)",
+    ),
+    "year": ("年份", "Year"),
+    "month": ("月份", "Month"),
+    "date": ("日期", "Date"),
+    "period": ("时期", "Period"),
+    "births": ("出生人数", "Births"),
+    "births_thousands": ("出生人数（千人）", "Births (thousands)"),
+    "births_millions": ("出生人数（百万）", "Births (millions)"),
+    "cbr": ("粗出生率（‰）", "Crude birth rate (per 1,000)"),
+    "tfr": ("总和生育率（每名妇女生育子女数）", "Total fertility rate (children per woman)"),
+    "population": ("人口", "Population"),
+    "rate": ("比率（%）", "Rate (%)"),
+    "coverage": ("服务覆盖率（%）", "Service coverage (%)"),
+    "target": ("目标值", "Target"),
+    "share": ("占比（%）", "Share (%)"),
+    "nation": ("全国", "China"),
+    "province": ("省份", "Province"),
+    "prefecture": ("地市", "Prefecture"),
+    "county": ("区县", "County"),
+    "region": ("地区", "Region"),
+    "birth_order": ("孩次", "Birth order"),
+    "residence": ("居住地类型", "Place of residence"),
+    "migrants_share": ("流动人口占常住人口比例（%）", "Migrants (% of resident population)"),
+    "sample_size": ("样本量（出生人数）", "Sample size (births)"),
+    "observed": ("观测值", "Observed"),
+    "fitted": ("拟合值", "Fitted"),
+    "counterfactual": ("反事实（无政策变化）", "Counterfactual (no policy change)"),
+    "estimate": ("估计值", "Estimate"),
+    "ci95": ("95%置信区间", "95% CI"),
+    "limits95": ("95%控制限", "95% control limits"),
+    "limits998": ("99.8%控制限", "99.8% control limits"),
+    "normal_srb": ("正常出生性别比范围（103–107）", "Normal SRB range (103–107)"),
+    "selective_two_child_2014": ("单独二孩政策（2014）", "Selective two-child policy (2014)"),
+    "universal_two_child_2016": ("全面二孩政策（2016）", "Universal two-child policy (2016)"),
+    "three_child_2021": ("三孩政策（2021）", "Three-child policy (2021)"),
+    "source": ("资料来源", "Source"),
+}
+
+
+def label_keys() -> list[str]:
+    """The keys known to :func:`label`, sorted."""
+    return sorted(_LABELS)
+
+
+def label(key: str, lang: Literal["zh", "en"] | None = None) -> str:
+    """Axis/legend label for ``key`` in ``lang`` (default: the language of the last :func:`set_theme`).
+
+    Raises KeyError listing the known keys for an unknown key.
+    """
+    lang = _state["lang"] if lang is None else lang
+    if lang not in _LABELS_LANGS:
+        raise ValueError(f"lang must be one of {_LABELS_LANGS}, got {lang!r}")
+    try:
+        zh, en = _LABELS[key]
+    except KeyError:
+        raise KeyError(f"unknown label key {key!r}; known keys: {', '.join(label_keys())}") from None
+    return zh if lang == "zh" else en
+
+
+# -------------------------------------------------------------------------------------------- saving
+def save_figure(
+    fig: Figure,
+    path: str | os.PathLike[str],
+    *,
+    formats: Sequence[str] = ("png", "pdf", "svg"),
+    dpi: int = 300,
+    bbox_inches: str | None = "tight",
+) -> list[Path]:
+    """Write ``fig`` as ``path``.png/.pdf/.svg and return the paths written.
+
+    ``path`` may carry one of these suffixes or none. PNG at ``dpi`` (≥ 200); PDF with TrueType
+    (Type 42) fonts and SVG with text kept as text, so labels stay editable. Bytes are identical for
+    the same figure (no creation dates or software stamps; fixed SVG hash salt). Each file is written
+    to a temporary name in the target folder and renamed.
+    """
+    if dpi < 200:
+        raise ValueError(f"dpi must be at least 200 for publication PNGs, got {dpi}")
+    unknown = [f for f in formats if f not in {"png", "pdf", "svg"}]
+    if unknown or not formats:
+        raise ValueError(f"formats must be a non-empty subset of ('png', 'pdf', 'svg'), got {tuple(formats)!r}")
+    base = Path(path)
+    if base.suffix.lower() in FIGURE_SUFFIXES:
+        base = base.with_suffix("")
+    metadata = {
+        "png": {"Software": None},
+        "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+        "svg": {"Date": None, "Creator": None},
+    }
+    written = []
+    rc = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none", "svg.hashsalt": "cnfp-analysis"}
+    with mpl.rc_context(rc):
+        for fmt in formats:
+            target = base.parent / f"{base.name}.{fmt}"
+            with atomic_path(target) as tmp:
+                fig.savefig(
+                    tmp,
+                    format=fmt,
+                    dpi=dpi,
+                    metadata=metadata[fmt],
+                    bbox_inches=bbox_inches,
+                    pad_inches=0.03,
+                )
+            written.append(target)
+    return written
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def _as_arrays(*values: Any) -> list[np.ndarray]:
+    arrays = [np.asarray(v, dtype=float) for v in values]
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError(f"est, lower and upper must have the same length, got shapes {[a.shape for a in arrays]}")
+    return arrays
+
+
+def _check_interval(est: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero((lower > est) | (est > upper))
+    if bad.size:
+        raise ValueError(f"need lower <= est <= upper; violated at positions {bad[:10].tolist()}")
+
+
+def ci_errorbar(
+    ax: Axes,
+    x: Any,
+    est: Any,
+    lower: Any,
+    upper: Any,
+    *,
+    label: str | None = None,
+    color: str | None = None,
+    marker: str = "o",
+    **kwargs: Any,
+) -> Axes:
+    """Point estimates with confidence-interval whiskers (``lower``/``upper`` are interval bounds, not widths)."""
+    e, lo, hi = _as_arrays(est, lower, upper)
+    _check_interval(e, lo, hi)
+    ax.errorbar(x, e, yerr=np.vstack([e - lo, hi - e]), fmt=marker, color=color, label=label, **kwargs)
+    return ax
+
+
+def ci_band(
+    ax: Axes,
+    x: Any,
+    est: Any,
+    lower: Any,
+    upper: Any,
+    *,
+    label: str | None = None,
+    band_label: str | None = None,
+    color: str | None = None,
+    alpha: float = 0.2,
+    **kwargs: Any,
+) -> Axes:
+    """A line for the estimate with a shaded confidence band between ``lower`` and ``upper``."""
+    e, lo, hi = _as_arrays(est, lower, upper)
+    _check_interval(e, lo, hi)
+    (line,) = ax.plot(x, e, color=color, label=label, **kwargs)
+    ax.fill_between(x, lo, hi, color=line.get_color(), alpha=alpha, linewidth=0, label=band_label)
+    return ax
+
+
+def add_reference_line(
+    ax: Axes, y: float, label: str | None = None, *, color: str = "0.4", linestyle: str = "--", **kwargs: Any
+) -> Axes:
+    """Horizontal reference line at ``y`` (e.g. SRB 105 or a target), labelled at its right end."""
+    ax.axhline(y, color=color, linestyle=linestyle, linewidth=0.8, zorder=1, **kwargs)
+    if label:
+        ax.annotate(
+            label,
+            xy=(1.0, y),
+            xycoords=ax.get_yaxis_transform(),
+            xytext=(-2, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=mpl.rcParams["xtick.labelsize"],
+            color=color,
+        )
+    return ax
+
+
+def _decimal_year(value: Any) -> float:
+    ts = _to_timestamp(value)
+    if ts is None:
+        return float(value)
+    start = _dt.datetime(ts.year, 1, 1)
+    length = (_dt.datetime(ts.year + 1, 1, 1) - start).total_seconds()
+    return ts.year + (ts.to_pydatetime().replace(tzinfo=None) - start).total_seconds() / length
+
+
+def _to_timestamp(value: Any):
+    import pandas as pd
+
+    if isinstance(value, str | _dt.date | np.datetime64 | pd.Timestamp):
+        return pd.Timestamp(value)
+    return None
+
+
+def policy_lines(
+    ax: Axes,
+    dates: Iterable[Any],
+    labels: Iterable[str] | None = None,
+    *,
+    color: str = "0.35",
+    linestyle: str = ":",
+    **kwargs: Any,
+) -> Axes:
+    """Vertical lines at policy dates, labelled along the top of the axes.
+
+    ``dates`` may be dates (``"2016-01-01"``, datetime, Timestamp) or numbers. On a date axis dates
+    are drawn as dates; on a numeric (year) axis they become decimal years (2016-01-01 → 2016.0).
+    """
+    import matplotlib.dates as mdates
+
+    dates = list(dates)
+    texts = list(labels) if labels is not None else [None] * len(dates)
+    if len(texts) != len(dates):
+        raise ValueError(f"policy_lines: {len(dates)} dates but {len(texts)} labels")
+    converter = ax.xaxis.get_converter()
+    date_axis = converter is not None and type(converter).__module__ == mdates.__name__
+    for value, text in zip(dates, texts, strict=True):
+        ts = _to_timestamp(value)
+        x = (mdates.date2num(ts) if date_axis else _decimal_year(value)) if ts is not None else float(value)
+        ax.axvline(x, color=color, linestyle=linestyle, linewidth=0.8, zorder=1, **kwargs)
+        if text:
+            ax.annotate(
+                text,
+                xy=(x, 1.0),
+                xycoords=ax.get_xaxis_transform(),
+                xytext=(2, -2),
+                textcoords="offset points",
+                rotation=90,
+                ha="left",
+                va="top",
+                fontsize=mpl.rcParams["xtick.labelsize"],
+                color=color,
+            )
+    return ax
