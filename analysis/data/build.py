@@ -142,6 +142,7 @@ class ProvinceCodes:
         df = pd.read_csv(path, dtype=str, usecols=["区划代码", "省", "区县"])
         prov = df[df["区划代码"].str.fullmatch(r"\d{2}0000", na=False)]
         self.full = dict(zip(prov["省"].str.strip(), prov["区划代码"], strict=True))
+        self.by_code = {code: name for name, code in self.full.items()}
         if len(self.full) != 31:
             raise _fail(path, f"found {len(self.full)} province rows", column="区划代码",
                         expected="31 codes ending in 0000")
@@ -160,7 +161,8 @@ class ProvinceCodes:
         return hits[0]
 
     def name(self, code: str) -> str:
-        return {v: k for k, v in self.full.items()}[code]
+        """Full Chinese name of a province code."""
+        return self.by_code[code]
 
 
 def _validate(name: str, df: pd.DataFrame) -> pd.DataFrame:
@@ -312,6 +314,7 @@ def build_census_births(raw_dir: Path, tally: _Tally, codes: ProvinceCodes) -> p
         census, period = _PERIODS[rec["year"]]
         residence, table = _RESIDENCE[rec["type"]]
         code = codes.code(rec["area"], path=path, row=int(i) + 2)
+        region_zh = "全国" if code == NATION_CODE else codes.name(code)  # full name, as in the other tables
         for prefix, order in _ORDERS.items():
             # DEFECT (long form vs headline SRB): only the counts are read; the rounded ratio column
             # "…-性别比(女=100)" is ignored (SRB is always computed from counts downstream).
@@ -331,7 +334,7 @@ def build_census_births(raw_dir: Path, tally: _Tally, codes: ProvinceCodes) -> p
                 raise _fail(path, "males + females != total", rows=[int(i) + 2], column=total_col,
                             expected=f"{cells['male'][0]} + {cells['female'][0]}")
             for sex in ("male", "female"):
-                rows.append((census, period, code, rec["area"], residence, order, sex, cells[sex][0],
+                rows.append((census, period, code, region_zh, residence, order, sex, cells[sex][0],
                              cells[sex][1], f"NBS {census} census long form, table {table} (~10% sample)"))
     out = pd.DataFrame(rows, columns=["census", "reference_period", "region_code", "region_zh", "residence",
                                       "birth_order", "sex", "births", "empty_in_source", "source"])
