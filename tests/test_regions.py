@@ -118,7 +118,7 @@ def test_lookup_guangdong(query):
     ("北京", "110000"), ("北京市", "110000"), (11, "110000"), ("新疆", "650000"), ("Tibet", "540000"),
     ("Xizang", "540000"), ("全国", NATION_CODE), ("China", NATION_CODE), ("nation", NATION_CODE),
     ("000000", NATION_CODE), (0, NATION_CODE),
-    (4401, "440100"), ("4401", "440100"), ("广州", "440100"), ("广州市", "440100"),
+    (4401, "440100"), ("4401", "440100"), (440000.0, "440000"), ("广州", "440100"), ("广州市", "440100"),
     (440106, "440106"), ("天河区", "440106"),
     ("吉林", "220000"), ("吉林市", "220200"),          # a province beats a city of the same short name
     ("邯郸", "130400"),                                # 邯郸县 was abolished before 2020
@@ -140,6 +140,7 @@ def test_ambiguous_county_lists_candidates_with_codes():
     msg = str(info.value)
     assert "110105" in msg and "220104" in msg and "北京市" in msg and "吉林省" in msg
     assert isinstance(info.value, RegionNotFoundError)
+    assert info.value.candidates == ["110105", "220104"]
 
 
 def test_within_disambiguates():

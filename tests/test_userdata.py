@@ -153,7 +153,7 @@ def test_bad_births_one_error_with_every_problem():
     assert "row 4: column 'males': negative value: -3" in msg
     assert "row 5: column 'females': negative value: -1" in msg
     assert "rows 2, 6: duplicated key" in msg and "(440000, 2020)" in msg
-    assert "row 7: column 'region': unknown region '990000'" in msg
+    assert "row 7: column 'region': unknown region: '990000' (row 7; no such code" in msg
     assert "row 8: column 'total': males + females ≠ total (row 8: 50 + 50 = 100 ≠ 101)" in msg
     assert err.rows == [2, 3, 4, 5, 6, 7, 8]
     assert "Traceback" not in msg
@@ -191,8 +191,18 @@ def test_empty_cell_in_required_column(tmp_path):
 def test_unknown_region_name_suggests(tmp_path):
     err = error_of(write(tmp_path, "r.csv", "地区,年份,男,女\n广卅,2020,1,1\n朝阳区,2020,1,1\n"))
     msg = str(err)
-    assert "row 2: column '地区' (region): unknown region '广卅'; did you mean" in msg and "440100 广州市" in msg
-    assert "row 3" in msg and "ambiguous" in msg and "110105" in msg and "220104" in msg
+    assert "row 2: column '地区' (region): unknown region: '广卅' (row 2; did you mean" in msg
+    assert "440100 广州市" in msg
+    assert "row 3: column '地区' (region): ambiguous region name: '朝阳区' (row 3) could be 110105" in msg
+    assert "220104" in msg
+
+
+def test_many_unknown_regions_are_one_problem(tmp_path):
+    lines = ["region,period,males,females"] + [f"99{i:04d},2020,1,1" for i in range(8)] + ["99000,2021,1,1"]
+    err = error_of(write(tmp_path, "codes.csv", "\n".join(lines) + "\n"))
+    msg = str(err)
+    assert "problems" not in msg and "unknown regions: '990000' (row 2; no such code" in msg
+    assert "… and 4 more values" in msg and err.rows == list(range(2, 11))
 
 
 def test_srb_per_one_instead_of_per_100():
@@ -252,6 +262,19 @@ def test_more_cells_than_header(tmp_path):
 def test_same_column_twice(tmp_path):
     err = error_of(write(tmp_path, "dup.csv", "男,males,region,period,females\n1,1,广东,2020,1\n"))
     assert "'男' and 'males' both mean 'males'" in str(err)
+
+
+def test_same_extra_column_twice(tmp_path):
+    err = error_of(write(tmp_path, "dup2.csv", "region,period,males,females,note,note\n广东,2020,1,1,a,b\n"))
+    assert "'note'" in str(err) and "twice" in str(err)
+
+
+def test_excel_dates_and_times_as_text(tmp_path):
+    import datetime as dt
+
+    rows = [["地区", "时期", "男", "女", "记录时间"], ["广东", dt.datetime(2020, 11, 1), 1, 1, dt.time(9, 30)]]
+    df = read_user_table(write_xlsx(tmp_path, rows), as_="births")
+    assert df["period"].tolist() == ["2020-11-01"] and df["记录时间"].tolist() == ["09:30:00"]
 
 
 def test_unknown_schema_and_file_types(tmp_path):

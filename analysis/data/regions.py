@@ -65,7 +65,11 @@ _CENSUS_DIR = "census-county-city-leiii"
 
 
 class AmbiguousRegionError(RegionNotFoundError):
-    """A name matches several regions; the message lists them with their codes."""
+    """A name matches several regions; the message lists them with their codes (also in ``candidates``)."""
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,6 +270,7 @@ class _Registry:
     def __init__(self, table: pd.DataFrame) -> None:
         self.table = table.set_index("code", drop=False).rename_axis(None)
         self._regions: dict[str, Region] = {}
+        self._names: dict[str, frozenset[str]] | None = None
         self.tiers: list[dict[str, list[str]]] = [{}, {}, {}]  # full names; short/aliases; 2010 names
 
         def add(tier: int, key: object, code: str) -> None:
@@ -275,8 +280,8 @@ class _Registry:
                     codes.append(code)
 
         t = self.table
-        for code, zh, short, en, zh10 in zip(t["code"], t["name_zh"], t["short_zh"], t["name_en"],
-                                             t["name_zh_2010"], strict=True):
+        columns = [t[c].tolist() for c in ("code", "name_zh", "short_zh", "name_en", "name_zh_2010")]
+        for code, zh, short, en, zh10 in zip(*columns, strict=True):
             add(0, zh, code)
             if isinstance(en, str):
                 keys = _en_keys(en)
@@ -317,6 +322,16 @@ class _Registry:
         en = f" / {reg.name_en}" if reg.name_en else ""
         return f"{code} {reg.name_zh}{en}{where}"
 
+    def names_of(self, code: str) -> frozenset[str]:
+        if self._names is None:
+            names: dict[str, set[str]] = {}
+            for tier in self.tiers:
+                for key, codes in tier.items():
+                    for c in codes:
+                        names.setdefault(c, set()).add(key)
+            self._names = {c: frozenset(v) for c, v in names.items()}
+        return self._names.get(code, frozenset())
+
     def is_within(self, code: str, ancestor: str) -> bool:
         p: str | None = code
         while p is not None:
@@ -343,6 +358,8 @@ def _as_code(query: object) -> str | None:
     """A 2-, 4- or 6-digit code (str or int) as a 6-digit string; None if the query is not a code."""
     if isinstance(query, bool):
         return None
+    if isinstance(query, numbers.Real) and not isinstance(query, numbers.Integral) and float(query).is_integer():
+        query = int(query)  # 440000.0 from a spreadsheet column
     if isinstance(query, numbers.Integral):
         text = str(int(query))
         if len(text) in (1, 3, 5):  # 44 and 4401 are fine; a leading zero is lost only for the nation
@@ -399,7 +416,7 @@ def lookup(query: str | int | Region, *, within: str | int | Region | None = Non
             return reg.region(top[0])
         listed = ", ".join(reg.describe(c) for c in sorted(codes))
         raise AmbiguousRegionError(f"region name {query!r} is ambiguous: {listed}. Use the 6-digit code, "
-                                   f"or lookup(..., within=<province or prefecture>)")
+                                   f"or lookup(..., within=<province or prefecture>)", sorted(codes))
     hint = _suggest(reg, key)
     scope = f" within {anchor}" if anchor is not None else ""
     raise RegionNotFoundError(f"region {query!r} not found{scope} among the units of mainland China in the "
@@ -440,11 +457,9 @@ def describe(code: str | int | Region) -> str:
     return _registry().describe(lookup(code).code)
 
 
-def names_of(code: str | int | Region) -> set[str]:
+def names_of(code: str | int | Region) -> frozenset[str]:
     """Normalised names a region answers to (name, short name, English names, 2010 name)."""
-    reg = _registry()
-    code = lookup(code).code
-    return {k for tier in reg.tiers for k, codes in tier.items() if code in codes}
+    return _registry().names_of(lookup(code).code)
 
 
 def parent(code: str | int | Region) -> Region | None:

@@ -25,6 +25,7 @@ row numbers.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import unicodedata
@@ -129,15 +130,15 @@ def _read_csv(path: Path) -> tuple[list[tuple[int, list[str]]], dict[str, Any]]:
 
 
 def _cell_text(value: Any) -> str:
+    """An Excel cell as the text a user sees: 440000.0 → '440000', a date → '2020-11-01'."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return str(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, pd.Timestamp | np.datetime64) or hasattr(value, "isoformat"):
-        ts = pd.Timestamp(value)
-        return ts.date().isoformat() if ts == ts.normalize() else ts.isoformat()
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
     return str(value).strip()
 
 
@@ -240,6 +241,11 @@ def _map_headers(path: Path, schema: schemas.UserSchema, header: list[str], head
     if problems:
         raise _fail(path, problems)
     extra_names = [mapping[i] for i in mapping if mapping[i] not in by_field and mapping[i] not in name_cols]
+    twice = sorted({n for n in extra_names if extra_names.count(n) > 1} | {n for n in name_cols
+                                                                           if name_cols.count(n) > 1})
+    if twice:
+        raise _fail(path, [_Problem(None, [header_row], f"column(s) {', '.join(map(repr, twice))} appear twice",
+                                    "distinct column names")])
     clash = [n for n in extra_names if n in schema.required or n in ("region_code", "region_zh")]
     if clash:
         raise _fail(path, [_Problem(None, [header_row], f"column name(s) {clash} clash with this schema's "
@@ -324,36 +330,55 @@ class _Reader:
         self.text(field)
         resolved: dict[str, str | None] = {}
         unknown: dict[str, list[int]] = {}
-        ambiguous: dict[str, tuple[list[int], str]] = {}
+        ambiguous: dict[str, tuple[list[int], list[str]]] = {}
         for row, value in self.out[field].items():
             if not isinstance(value, str):
                 continue
             if value not in resolved:
+                resolved[value] = None
                 try:
                     resolved[value] = regions.lookup(value).code
                 except regions.AmbiguousRegionError as err:
-                    resolved[value] = None
-                    ambiguous[value] = ([], str(err).split(": ", 1)[-1].split(". Use")[0])
+                    ambiguous[value] = ([], err.candidates)
                 except RegionNotFoundError:
-                    resolved[value] = None
                     unknown[value] = []
             if value in unknown:
                 unknown[value].append(row)
             elif value in ambiguous:
                 ambiguous[value][0].append(row)
         codes = self.out[field].map(lambda v: resolved.get(v) if isinstance(v, str) else None)
-        for value, rows in unknown.items():
-            close = regions.close_matches(value, n=3)
-            hint = f"; did you mean {', '.join(f'{r.code} {r.name_zh}' for r in close)}?" if close else ""
-            self.add(field, rows, f"unknown region {value!r}{hint}", schemas.EXPECTED["region"])
-        for value, (rows, listed) in ambiguous.items():
-            self.add(field, rows, f"region name {value!r} is ambiguous: {listed}",
+        if unknown:
+            self.add(field, [r for rows in unknown.values() for r in rows],
+                     "unknown region" + ("s" if len(unknown) > 1 else "") + ": " + self.listing(unknown),
+                     schemas.EXPECTED["region"])
+        if ambiguous:
+            listing = "; ".join(f"{v!r} (row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:5]))}) could "
+                                f"be {', '.join(regions.describe(c) for c in cands)}"
+                                for v, (rows, cands) in list(ambiguous.items())[:SHOWN])
+            more = f"; … and {len(ambiguous) - SHOWN} more names" if len(ambiguous) > SHOWN else ""
+            self.add(field, [r for rows, _ in ambiguous.values() for r in rows],
+                     f"ambiguous region name{'s' if len(ambiguous) > 1 else ''}: {listing}{more}",
                      "the 6-digit code of the unit meant")
         for col in self.name_cols:
             self.check_region_names(codes, self.raw[col])
         self.out["region_code"] = codes.astype("str")
         self.out["region_zh"] = codes.map(lambda c: regions.lookup(c).name_zh if isinstance(c, str) else None
                                           ).astype("str")
+
+    @staticmethod
+    def listing(unknown: dict[str, list[int]]) -> str:
+        """'广卅' (row 4; did you mean 440100 广州市, …?); '990000' (rows 7, 9; no such code) …"""
+        parts = []
+        for value, rows in list(unknown.items())[:SHOWN]:
+            where = f"row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:5]))}"
+            if re.fullmatch(r"\d+", unicodedata.normalize("NFKC", value)):
+                hint = "no such code in the 2010/2020 census registry"
+            else:
+                close = regions.close_matches(value, n=3)
+                hint = f"did you mean {', '.join(f'{r.code} {r.name_zh}' for r in close)}?" if close else "no close name"
+            parts.append(f"{value!r} ({where}; {hint})")
+        more = f"; … and {len(unknown) - SHOWN} more values" if len(unknown) > SHOWN else ""
+        return "; ".join(parts) + more
 
     def check_region_names(self, codes: pd.Series, names: pd.Series) -> None:
         wrong = []
