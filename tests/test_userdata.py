@@ -188,6 +188,20 @@ def test_empty_cell_in_required_column(tmp_path):
     assert err.rows == [2, 3] and "empty cell" in str(err) and "'males'" in str(err)
 
 
+def test_empty_key_cells(tmp_path):
+    err = error_of(write(tmp_path, "k.csv", "region,period,males,females\n,2020,1,1\n广东,,1,1\n广东,2021,1,1\n"))
+    assert "row 2: column 'region': empty cell" in str(err) and "row 3: column 'period': empty cell" in str(err)
+    cov = write(tmp_path, "c.csv", "unit,period,service,eligible,served,target\nA,2020,,10,5,0.5\n")
+    err = error_of(cov, as_="coverage_records")
+    assert err.rows == [2] and "column 'service': empty cell" in str(err)
+
+
+def test_extra_columns_named_like_other_schemas_are_kept(tmp_path):
+    cov = write(tmp_path, "c.csv", "unit,period,service,eligible,served,target,region_code\nA,2020,x,10,5,0.5,44\n")
+    df = read_user_table(cov, as_="coverage_records")
+    assert df["region_code"].tolist() == ["44"] and df.attrs["extra_columns"] == ["region_code"]
+
+
 def test_unknown_region_name_suggests(tmp_path):
     err = error_of(write(tmp_path, "r.csv", "地区,年份,男,女\n广卅,2020,1,1\n朝阳区,2020,1,1\n"))
     msg = str(err)

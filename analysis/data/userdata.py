@@ -246,10 +246,6 @@ def _map_headers(path: Path, schema: schemas.UserSchema, header: list[str], head
     if twice:
         raise _fail(path, [_Problem(None, [header_row], f"column(s) {', '.join(map(repr, twice))} appear twice",
                                     "distinct column names")])
-    clash = [n for n in extra_names if n in schema.required or n in ("region_code", "region_zh")]
-    if clash:
-        raise _fail(path, [_Problem(None, [header_row], f"column name(s) {clash} clash with this schema's "
-                                    "columns", "distinct names")])
     return mapping, name_cols, extra_names
 
 
@@ -282,9 +278,9 @@ def _quote(values: list[Any], *, raw: bool = False) -> str:
 
 
 class _Reader:
-    def __init__(self, path: Path, schema: schemas.UserSchema, frame: pd.DataFrame, headers: dict[str, str],
+    def __init__(self, schema: schemas.UserSchema, frame: pd.DataFrame, headers: dict[str, str],
                  name_cols: list[str]) -> None:
-        self.path, self.schema, self.raw, self.headers = path, schema, frame, headers
+        self.schema, self.raw, self.headers = schema, frame, headers
         self.name_cols = name_cols
         self.problems: list[_Problem] = []
         self.bad: dict[str, set[int]] = {}  # rows already reported per field
@@ -347,6 +343,9 @@ class _Reader:
             elif value in ambiguous:
                 ambiguous[value][0].append(row)
         codes = self.out[field].map(lambda v: resolved.get(v) if isinstance(v, str) else None)
+        empty = self.out.index[self.out[field].isna()]
+        if len(empty):
+            self.add(field, empty, "empty cell", schemas.EXPECTED["region"])
         if unknown:
             self.add(field, [r for rows in unknown.values() for r in rows],
                      "unknown region" + ("s" if len(unknown) > 1 else "") + ": " + self.listing(unknown),
@@ -528,7 +527,7 @@ def read_user_table(path: str | Path, *, as_: str, sheet: str | int | None = Non
     raw = raw.drop(index=blank)
     fields = {f.name for f in schema.fields}
     headers = {name: header[i] for i, name in mapping.items() if name in fields}
-    reader = _Reader(path, schema, raw, headers, name_cols)
+    reader = _Reader(schema, raw, headers, name_cols)
     present = [f for f in schema.fields if f.name in raw.columns]
     for f in present:
         if f.kind == "region":
