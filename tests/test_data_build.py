@@ -308,6 +308,22 @@ def test_sample_births_by_order(tables):
     assert (s.loc[s["year"].isin([2005, 2015]), "survey"] == "1% population sample survey").all()
 
 
+def test_contaminated_2016_column_is_not_data():
+    """The raw "2016年" column of the first-birth file holds 2015 age shares (4614/93098), so it is dropped."""
+    raw = _raw(build.F_SAMPLE["1"], encoding="utf-8-sig").set_index("指标")
+    shares = raw["2016年"].dropna()
+    assert (shares < 1).all() and len(shares) > 30
+    assert shares.iloc[0] == pytest.approx(raw["2015年"].iloc[1] / raw["2015年"].iloc[0])
+
+
+def test_wpp_china_is_the_same_in_both_tables(tables):
+    n = tables["national_series"]
+    wpp = n[n["source"] == "UN WPP 2024"].set_index(["indicator", "year"])["value"].sort_index()
+    c = tables["countries"]
+    china = c[c["country_code"] == 156].set_index(["indicator", "year"])["value"].sort_index()
+    pd.testing.assert_series_equal(wpp, china, check_names=False)
+
+
 def test_monthly_births_deduplicated(tables):
     m = tables["monthly_births"]
     assert not m.duplicated(["area", "year", "month"]).any()
