@@ -12,13 +12,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from analysis.exceptions import AnalysisError
-from analysis.extract.extract import COLUMNS, EXTRA_COLUMNS, extract_report
+from analysis.extract.extract import REPORT_SUFFIXES, empty_table, extract_report
 from analysis.extract.vocabulary import load_vocabulary
-
-SUFFIXES = (".txt", ".md", ".html", ".htm")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,9 +34,9 @@ def _files(paths: list[str]) -> tuple[list[Path], list[str]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in REPORT_SUFFIXES)
             if not found:
-                problems.append(f"{path}: no report files ({', '.join(SUFFIXES)}) in this folder")
+                problems.append(f"{path}: no report files ({', '.join(REPORT_SUFFIXES)}) in this folder")
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -61,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     for message in problems:
         print(f"error: {message}", file=sys.stderr)
     tables = [t for t in tables if len(t)]
-    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=COLUMNS + EXTRA_COLUMNS)
+    table = pd.concat(tables, ignore_index=True) if tables else empty_table()
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.output, index=False, encoding="utf-8-sig")

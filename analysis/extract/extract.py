@@ -34,9 +34,13 @@ from analysis.extract.normalize import NormalizedText, normalize
 from analysis.extract.numbers import Number, decimals, parse_number
 from analysis.extract.vocabulary import COUNT_UNITS, UNIT_SIGNS, Term, Vocabulary, load_vocabulary
 
-__all__ = ["COLUMNS", "EXTRA_COLUMNS", "Report", "check_margins", "extract_indicators", "extract_report",
-           "parse_header", "read_report"]
+__all__ = [
+    "COLUMNS", "EXTRA_COLUMNS", "REPORT_SUFFIXES", "Report", "check_margins", "empty_table",
+    "extract_indicators", "extract_report", "parse_header", "read_report",
+]
 
+#: File suffixes read as reports when a folder is given.
+REPORT_SUFFIXES = (".txt", ".md", ".html", ".htm")
 #: The columns of issue 7, in order.
 COLUMNS = ["source", "region", "period", "indicator_key", "value", "unit", "approx", "target_value",
            "margin_pp", "quote", "start", "end"]
@@ -478,7 +482,8 @@ def _damage_near(original: str, start: int, end: int) -> bool:
     return False
 
 
-def _empty() -> pd.DataFrame:
+def empty_table() -> pd.DataFrame:
+    """A table with no statements and the columns and dtypes of :func:`extract_indicators`."""
     frame = pd.DataFrame({c: pd.Series(dtype="object") for c in COLUMNS + EXTRA_COLUMNS})
     return _typed(frame)
 
@@ -530,7 +535,7 @@ def extract_indicators(text: str, *, vocabulary: str | Path | pd.DataFrame | Voc
     times = _times(t, report_year)
     statements = _statements(t, vocab)
     if not statements:
-        return _empty()
+        return empty_table()
     sentences = _sentences(t)
     rows = []
     for st in statements:
