@@ -216,3 +216,26 @@ def test_safe_slug():
     for bad in ["../etc", "44 00", "广东", "a/b", "", "44\x00"]:
         with pytest.raises(AnalysisError):
             regions.safe_slug(bad)
+
+
+def test_lookup_registry_equals_the_build(table):
+    """Lookups use data/processed/regions.parquet when it is fresh: it must hold what build_regions makes."""
+    used = regions._registry().table.reset_index(drop=True)
+    pd.testing.assert_frame_equal(used[regions.COLUMNS], table, check_dtype=False)
+
+
+def test_fresh_parquet_is_used_stale_one_is_not(tmp_path, monkeypatch):
+    """A regions.parquet newer than its sources is read; an older one is ignored (built in memory)."""
+    import os
+
+    path = tmp_path / "regions.parquet"
+    build_regions(RAW_DIR).head(3).to_parquet(path)  # 3 rows: tells which table was used
+    monkeypatch.setattr(regions, "PROCESSED_DIR", tmp_path)
+    try:
+        regions._registry.cache_clear()
+        assert len(regions._registry().table) == 3
+        os.utime(path, (0, 0))
+        regions._registry.cache_clear()
+        assert len(regions._registry().table) > 3000
+    finally:
+        regions._registry.cache_clear()

@@ -10,8 +10,8 @@ English names exist for the nation and the 31 provinces.
 >>> regions.children("440000")             # the prefectures of Guangdong
 >>> regions.lookup("朝阳区", within="北京")  # a county name shared by several provinces
 
-Lookups are cached per process: the registry is read from ``data/processed/regions.parquet`` when present,
-otherwise built from the raw census tables.
+Lookups are cached per process: the registry is read from ``data/processed/regions.parquet`` when it is
+newer than its sources, otherwise built from the raw tables in memory (about 0.3 s).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.config import NATION_CODE, PROCESSED_DIR, RAW_DIR
+from analysis.config import NATION_CODE, PACKAGE_DIR, PROCESSED_DIR, RAW_DIR
 from analysis.exceptions import AnalysisError, DataValidationError, RegionNotFoundError
 
 __all__ = [
@@ -341,14 +341,29 @@ class _Registry:
         return False
 
 
+def _sources(raw_dir: Path) -> list[Path]:
+    """Files the registry is built from (this module included)."""
+    return [
+        PACKAGE_DIR / "data" / "regions.py",
+        raw_dir / _CENSUS_DIR / "census_county_2020_v1.csv",
+        raw_dir / _CENSUS_DIR / "census_county_2010_v1.csv",
+        raw_dir / "policy-dates" / "selective_two_child_dates.csv",
+        raw_dir / "migrant-service-coverage" / "published_migrant_service_rates.csv",
+        raw_dir / "nbs-exports-misc" / "province_cbr_2004_2022_no2020_miaoliao.xlsx",
+    ]
+
+
 @functools.cache
 def _registry() -> _Registry:
+    """The processed ``regions.parquet`` if it is newer than its sources, else built in memory."""
     path = PROCESSED_DIR / "regions.parquet"
     table = None
     if path.exists():
-        table = pd.read_parquet(path)
-        if not set(COLUMNS) <= set(table.columns):  # written by an older build: rebuild in memory
-            table = None
+        built = path.stat().st_mtime
+        if all(not src.exists() or src.stat().st_mtime <= built for src in _sources(RAW_DIR)):
+            table = pd.read_parquet(path)
+            if not set(COLUMNS) <= set(table.columns):  # written by an older build
+                table = None
     if table is None:
         table = build_regions(RAW_DIR)
     return _Registry(table)
