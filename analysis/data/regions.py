@@ -115,7 +115,7 @@ def _level(code: str) -> str:
 
 
 def _clean_zh(name: str) -> str:
-    # NFKC folds full-width forms; the 2010 table writes 巿 (U+5DFF, "fú") for 市 in 27 names (泊头巿).
+    # NFKC folds full-width forms; the 2010 table writes 巿 (U+5DFF, "fú") for 市 in 25 names (泊头巿).
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(name))).replace("巿", "市")
 
 
@@ -377,8 +377,8 @@ def _as_code(query: object) -> str | None:
         query = int(query)  # 440000.0 from a spreadsheet column
     if isinstance(query, numbers.Integral):
         text = str(int(query))
-        if len(text) in (1, 3, 5):  # 44 and 4401 are fine; a leading zero is lost only for the nation
-            text = "0" + text if text == "0" else text
+        if text == "0":  # the nation 000000 as an int
+            text = "00"
     elif isinstance(query, str):
         text = unicodedata.normalize("NFKC", query).strip()
     else:

@@ -26,8 +26,13 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
 
 from analysis.exceptions import AnalysisError
 
@@ -132,7 +137,7 @@ def check_message(check: str, kind: str) -> tuple[str, str]:
     return message, expected or EXPECTED[kind]
 
 
-def _checks(kind: str) -> list:
+def _checks(kind: str) -> list[pa.Check]:
     import pandera.pandas as pa
 
     def check(fn, name: str) -> pa.Check:
@@ -163,7 +168,7 @@ def key_columns(schema: UserSchema, columns: list[str]) -> list[str]:
     return [k for k in key if k in columns]
 
 
-def to_pandera(schema: UserSchema, columns: list[str]):
+def to_pandera(schema: UserSchema, columns: list[str]) -> pa.DataFrameSchema:
     """A lazy-validatable pandera DataFrameSchema for the typed columns present (numbers as float64,
     text as str, the resolved ``region_code``); key fields unique together."""
     import pandera.pandas as pa
@@ -180,7 +185,7 @@ def to_pandera(schema: UserSchema, columns: list[str]):
     return pa.DataFrameSchema(cols, unique=key or None, report_duplicates="all", strict=False)
 
 
-def pandera_errors():
+def pandera_errors() -> ModuleType:
     """pandera's error module (imported on first use)."""
     import pandera.errors
 
