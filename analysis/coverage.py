@@ -44,6 +44,7 @@ __all__ = [
     "funnel",
     "proportion_interval",
     "published_rates",
+    "describe_vs_target",
     "read_records",
     "validate_records",
     "vs_target",
@@ -229,6 +230,7 @@ def vs_target(
     alternative: Alternative = "greater",
     correction: Correction = "holm",
     interval: IntervalMethod = "wilson",
+    adjust_within: str | Sequence[str] | None = None,
 ) -> VsTargetResult:
     """Test each unit's coverage rate against its target.
 
@@ -238,7 +240,8 @@ def vs_target(
     fall short?", ``'two-sided'`` both. Table columns: the unit columns, served, eligible, rate, lower, upper
     ((1 − alpha) Wilson or exact interval), target, gap_pp, gap_lower_pp, gap_upper_pp (rate − target in
     percentage points, with the interval), p_value (exact binomial), p_adjusted (``correction`` across all
-    rows), verdict: 'above' / 'below' when p_adjusted < alpha, otherwise 'not distinguishable'.
+    rows, or within each group of ``adjust_within`` columns, e.g. per service), verdict: 'above' / 'below' when
+    p_adjusted < alpha, otherwise 'not distinguishable'.
     """
     if not 0 < alpha < 1:
         raise ModelSpecificationError(f"alpha must be between 0 and 1, got {alpha}")
@@ -270,7 +273,16 @@ def vs_target(
     rate = x / n
     lower, upper = proportion_interval(x, n, alpha=alpha, method=interval)
     p = _binom_p(x, n, tgt, alternative)
-    p_adj = adjust_pvalues(p, method=correction)
+    if adjust_within is None:
+        p_adj = adjust_pvalues(p, method=correction)
+    else:
+        fam = [adjust_within] if isinstance(adjust_within, str) else list(adjust_within)
+        absent = [c for c in fam if c not in work.columns]
+        if absent:
+            raise DataValidationError(f"adjust_within column(s) {absent} not among {list(work.columns)}", path=path)
+        p_adj = np.empty_like(p)
+        for idx in work.groupby(fam, dropna=False, sort=False).indices.values():
+            p_adj[idx] = adjust_pvalues(p[idx], method=correction)
     sig = p_adj < alpha
     verdict = np.where(sig & (rate > tgt), "above", np.where(sig & (rate < tgt), "below", "not distinguishable"))
     table = work.drop(columns=["served", "eligible", "target"]).assign(
@@ -282,9 +294,12 @@ def vs_target(
         f"{'Wilson score' if interval == 'wilson' else 'exact Clopper–Pearson'} {100 * (1 - alpha):g}% interval; "
         f"exact binomial test ({alternative}) against the target; "
         f"{_CORRECTION_NAMES.get(correction, correction)} adjustment across {len(table)} unit(s)"
+        + (f" within each {'/'.join([adjust_within] if isinstance(adjust_within, str) else adjust_within)}"
+           if adjust_within is not None else "")
     )
     params = {"alpha": alpha, "alternative": alternative, "correction": correction, "interval": interval,
-              "by": keys or None}
+              "by": keys or None,
+              "adjust_within": adjust_within}
     return VsTargetResult(table=table, method=method, params=params, alpha=alpha, correction=correction)
 
 
@@ -672,3 +687,20 @@ def published_rates(region: str | None = None, data: pd.DataFrame | None = None)
     df["target_pct"] = pd.to_numeric(df["target_or_benchmark"], errors="coerce").astype(float)
     df["complement"] = df["indicator_en"].str.contains("|".join(_COMPLEMENT_MARKERS), regex=True).to_numpy(bool)
     return df.reset_index(drop=True)
+
+
+def describe_vs_target(result: VsTargetResult, *, name: str = "unit") -> str:
+    """Markdown sentence counting verdicts and naming the units that fall short (from ``result.table``)."""
+    t = result.table
+    counts = t["verdict"].value_counts()
+    p = result.params
+    head = (f"Of {len(t)} rate(s) tested against their target (exact binomial, {p['alternative']}, "
+            f"{_CORRECTION_NAMES.get(p['correction'], p['correction'])} adjustment, α = {p['alpha']:g}): "
+            f"**{counts.get('above', 0)} above**, **{counts.get('below', 0)} below**, "
+            f"{counts.get('not distinguishable', 0)} not distinguishable from the target.")
+    below = t[t["verdict"] == "below"]
+    if not below.empty and name in t.columns:
+        items = [f"{r[name]} ({100 * r['rate']:.1f}% vs {100 * r['target']:.1f}%)"
+                 for _, r in below.sort_values("gap_pp").head(10).iterrows()]
+        head += " Falling short: " + "; ".join(items) + ("; …" if len(below) > 10 else "") + "."
+    return head

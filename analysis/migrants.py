@@ -34,6 +34,8 @@ __all__ = [
     "rank",
     "subunits",
     "profile",
+    "describe_profile",
+    "plot_ranking",
     "sex_ratio_relation",
     "BurdenResult",
     "SexRatioRelationResult",
@@ -46,14 +48,17 @@ ORIGINS: dict[str, str] = {
     "other_province": "migrants_other_province",
 }
 LEVELS = ("nation", "province", "prefecture", "county")
+#: Prefecture-level rows of the census tables that group counties without being a prefecture.
+_PLACEHOLDER_PREFECTURES = ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划")
 
 CAVEAT_ECOLOGICAL = (
     "Ecological association across districts, not an individual-level effect; the age-0 sex ratio is only a "
     "proxy for the sex ratio at birth (infant-mortality differences, under-registration of girls, census timing)."
 )
 CAVEAT_DEFINITIONS = (
-    "2010 and 2020 migrant definitions differ (2010 county tabulation: in-migrants by origin; 2020: population "
-    "living away from its hukou township by origin) — see data/README.md; the change is indicative."
+    "2010 and 2020 figures come from different tables (2010 county tabulation 迁入人口 by origin, where for city "
+    "districts 'same county' means the city's urban districts; 2020 yearbook 户口登记地在外乡镇街道人口) — see "
+    "data/README.md; read the 2010 → 2020 change as indicative."
 )
 
 
@@ -73,6 +78,9 @@ def _census_table(data: pd.DataFrame | None) -> pd.DataFrame:
 def burden(data: pd.DataFrame | None = None, *, census: int | None = None, level: str | None = None) -> pd.DataFrame:
     """Migrant counts and shares for every unit (nation row added as the sum of the provinces).
 
+    ``level`` keeps one level; ``"lowest"`` keeps the county rows plus the prefecture rows that have no county
+    rows in that census (e.g. 东莞, 中山 in 2020), which together cover the country once.
+
     Columns: census, region_code, name_zh, level, province_code, prefecture_code, population, migrants (sum of
     the three origins), the three origin counts, share (migrants/population), share_<origin> (proportions 0–1),
     other_province_of_migrants (share of migrants coming from another province). Units whose population or
@@ -87,9 +95,15 @@ def burden(data: pd.DataFrame | None = None, *, census: int | None = None, level
     df = pd.concat([sums, df], ignore_index=True)
     if census is not None:
         df = df[df["census"] == census]
-    if level is not None:
+    if level == "lowest":
+        has_counties = set(zip(df.loc[df["level"] == "county", "census"], df.loc[df["level"] == "county",
+                                                                                  "prefecture_code"], strict=True))
+        pref_alone = (df["level"] == "prefecture") & ~pd.Series(
+            list(zip(df["census"], df["region_code"], strict=True)), index=df.index).isin(has_counties)
+        df = df[(df["level"] == "county") | pref_alone]
+    elif level is not None:
         if level not in LEVELS:
-            raise AnalysisError(f"level must be one of {LEVELS}, got {level!r}")
+            raise AnalysisError(f"level must be one of {LEVELS} or 'lowest', got {level!r}")
         df = df[df["level"] == level]
     out = df[["census", "region_code", "name_zh", "level", "province_code", "prefecture_code", "population"]].copy()
     pop = pd.to_numeric(df["population"]).astype("Float64")
@@ -113,24 +127,27 @@ def burden(data: pd.DataFrame | None = None, *, census: int | None = None, level
 def change(data: pd.DataFrame | None = None, *, level: str | None = None) -> pd.DataFrame:
     """2010 vs 2020 per region code: shares in both censuses and the change in percentage points.
 
-    Units are matched by code; a code present in only one census (boundary changes) keeps NA for the other
-    (never dropped). Columns: region_code, name_zh, level, province_code, prefecture_code, share_2010,
+    Units are matched by code; a code present in only one census (boundary changes) keeps NA for the other,
+    and units without a code (NA region_code) are kept unmatched (never dropped). Columns: region_code, name_zh, level, province_code, prefecture_code, share_2010,
     share_2020, change_pp, and per origin share_<origin>_2010/_2020/change_<origin>_pp, migrants_2010/2020.
     """
     b = burden(data, level=level)
-    b = b[b["region_code"].notna()]
+    # units without a GB/T code (development zones, ...) cannot be matched: keyed by name, kept with NA
+    nocode = "nocode:" + b["province_code"].fillna("") + ":" + b["prefecture_code"].fillna("") + ":" + b["name_zh"]
+    b = b.assign(_key=b["region_code"].fillna(nocode))
     cols = ["share", *[f"share_{k}" for k in ORIGINS], "migrants", "population"]
-    wide = b.pivot_table(index="region_code", columns="census", values=cols, aggfunc="first")
+    wide = b.pivot_table(index="_key", columns="census", values=cols, aggfunc="first", dropna=False)
     out = pd.DataFrame(index=wide.index)
     for c in cols:
         for yr in (2010, 2020):
-            out[f"{c}_{yr}"] = wide[(c, yr)] if (c, yr) in wide.columns else np.nan
+            out[f"{c}_{yr}"] = wide[(c, yr)].astype(float) if (c, yr) in wide.columns else np.nan
     out["change_pp"] = 100 * (out["share_2020"] - out["share_2010"])
     for k in ORIGINS:
         out[f"change_{k}_pp"] = 100 * (out[f"share_{k}_2020"] - out[f"share_{k}_2010"])
     meta = (b.sort_values("census", ascending=False)
-            .drop_duplicates("region_code")[["region_code", "name_zh", "level", "province_code", "prefecture_code"]])
-    return meta.merge(out.reset_index(), on="region_code", how="right").sort_values("region_code").reset_index(
+            .drop_duplicates("_key")[["_key", "region_code", "name_zh", "level", "province_code", "prefecture_code"]])
+    merged = meta.merge(out.reset_index(), on="_key", how="right")
+    return merged.sort_values(["region_code", "_key"], na_position="last").drop(columns="_key").reset_index(
         drop=True)
 
 
@@ -146,7 +163,8 @@ def rank(table: pd.DataFrame, *, by: str = "share", ascending: bool = False) -> 
 def subunits(region: str, data: pd.DataFrame | None = None, *, census: int = 2020) -> pd.DataFrame:
     """The units one level below ``region`` (a 6-digit code) with 2010/2020 shares and change, ranked by
     the ``census`` share. Nation → provinces; province → prefectures (counties where the province has fewer
-    than two prefecture units, as in the municipalities); prefecture → counties; county → empty table."""
+    than two real prefectures, as the municipalities with only 市辖区/县 units); prefecture → counties;
+    county → empty table."""
     ch = change(data)
     code = str(region)
     lvl = "nation" if code == NATION_CODE else ch.loc[ch["region_code"] == code, "level"].squeeze()
@@ -156,7 +174,7 @@ def subunits(region: str, data: pd.DataFrame | None = None, *, census: int = 202
         sub = ch[ch["level"] == "province"]
     elif lvl == "province":
         sub = ch[(ch["level"] == "prefecture") & (ch["province_code"] == code)]
-        if len(sub) < 2:
+        if (~sub["name_zh"].isin(_PLACEHOLDER_PREFECTURES)).sum() < 2:
             sub = ch[(ch["level"] == "county") & (ch["province_code"] == code)]
     elif lvl == "prefecture":
         sub = ch[(ch["level"] == "county") & (ch["prefecture_code"] == code)]
@@ -193,8 +211,8 @@ class BurdenResult(Result):
 
 
 def profile(region: str, data: pd.DataFrame | None = None) -> BurdenResult:
-    """Migrant shares of ``region`` (code), its parent (province for a prefecture; prefecture, or province when
-    the county has no prefecture code, for a county) and the nation, 2010 and 2020, one row per unit × census,
+    """Migrant shares of ``region`` (code), its parent (province for a prefecture; for a county its prefecture,
+    or the province when the prefecture is only a 市辖区/县 grouping or missing) and the nation, 2010 and 2020, one row per unit × census,
     with the change in percentage points since 2010."""
     b = burden(data)
     code = str(region)
@@ -203,8 +221,11 @@ def profile(region: str, data: pd.DataFrame | None = None) -> BurdenResult:
         raise AnalysisError(f"region {code} is not in the county census table")
     latest = rows.sort_values("census").iloc[-1]
     chain = [code]
-    if latest["level"] == "county" and pd.notna(latest["prefecture_code"]) and latest["prefecture_code"] != code:
-        chain.append(latest["prefecture_code"])
+    pref = latest["prefecture_code"]
+    pref_names = b.loc[b["region_code"] == pref, "name_zh"]
+    real_pref = pd.notna(pref) and pref != code and not pref_names.isin(_PLACEHOLDER_PREFECTURES).all()
+    if latest["level"] == "county" and real_pref:
+        chain.append(pref)
     elif latest["level"] in ("county", "prefecture") and pd.notna(latest["province_code"]):
         chain.append(latest["province_code"])
     if code != NATION_CODE:
@@ -262,14 +283,15 @@ def sex_ratio_relation(
     data: pd.DataFrame | None = None,
     *,
     census: int = 2020,
-    level: str = "county",
+    level: str = "lowest",
     origin: str = "all",
     within: str | None = None,
     alpha: float = 0.05,
 ) -> SexRatioRelationResult:
     """Quasi-binomial GLM (logit) of age-0 boys among age-0 children on the unit's migrant share.
 
-    ``origin`` = "all" or one of :data:`ORIGINS`; ``within`` = a province or prefecture code to restrict units.
+    ``level`` as in :func:`burden` (default the lowest units, counties plus prefecture cities without
+    counties); ``origin`` = "all" or one of :data:`ORIGINS`; ``within`` = a province or prefecture code to restrict units.
     The coefficient is reported per 10 percentage points of migrant share as an odds ratio (= ratio of the
     age-0 sex ratios); standard errors are scaled by the Pearson dispersion (quasi-binomial; McCullagh & Nelder
     1989 §4.5), since units differ far more than binomial sampling allows. Units lacking age-0 counts are
@@ -328,3 +350,53 @@ def sex_ratio_relation(
            "sex_ratio"]].reset_index(drop=True)
     return SexRatioRelationResult(table=table, method=method, params=params, data=d, curve=curve,
                                    dispersion=dispersion)
+
+
+def describe_profile(result: BurdenResult) -> str:
+    """Markdown paragraph with the numbers of a :func:`profile` (shares in %, counts in millions/thousands)."""
+    t = result.table
+
+    def get(role: str, census: int) -> pd.Series | None:
+        r = t[(t["role"] == role) & (t["census"] == census)]
+        return None if r.empty else r.iloc[0]
+
+    def count(v) -> str:
+        return f"{v / 1e6:.2f} million" if v >= 1e6 else f"{int(v):,}"
+
+    now, then = get("region", 2020), get("region", 2010)
+    if now is None:
+        now, then = then, None
+    name = now["name_zh"]
+    text = [f"In {now['census']}, **{pct(now['share'])}** of the {count(now['population'])} residents of {name} "
+            f"({count(now['migrants'])} people) lived away from their hukou township: {pct(now['share_same_county'])} "
+            f"from the same county, {pct(now['share_other_county'])} from another county of the province and "
+            f"{pct(now['share_other_province'])} from another province ({pct(now['other_province_of_migrants'])} of "
+            f"the migrants)."]
+    if then is not None:
+        diff = 100 * (now["share"] - then["share"])
+        text.append(f"In 2010 the share was {pct(then['share'])} ({diff:+.1f} percentage points since; the 2010 "
+                    f"definition differs — read the change as indicative).")
+    for role, label in (("parent", "its parent region"), ("nation", "the nation")):
+        r = get(role, now["census"])
+        if r is not None:
+            text.append(f"For comparison, {label} ({r['name_zh']}): {pct(r['share'])} in {now['census']}.")
+    return " ".join(text)
+
+
+def pct(value: float, digits: int = 1) -> str:
+    """A proportion as a percentage string ('n/a' when missing)."""
+    return "n/a" if value is None or pd.isna(value) else f"{100 * float(value):.{digits}f}%"
+
+
+def plot_ranking(data: pd.DataFrame, *, top_n: int = 20, ax: Axes | None = None, lang: str = "zh") -> Axes:
+    """Horizontal bars of the 2020 migrant share (%) of the ``top_n`` first-ranked units of :func:`subunits`,
+    with the 2010 share as a dot (codes not present in 2010 have no dot)."""
+    ax = ax if ax is not None else plt.gca()
+    d = data.dropna(subset=["share_2020"]).head(top_n).iloc[::-1]
+    y = np.arange(len(d))
+    ax.barh(y, 100 * d["share_2020"], color="C0", label="2020")
+    ax.scatter(100 * d["share_2010"], y, color="C3", zorder=3, s=14, label="2010")
+    ax.set_yticks(y, labels=d["name_zh"].tolist(), fontsize=7)
+    ax.set_xlabel("人户分离人口占常住人口 (%)" if lang == "zh" else "migrants, % of residents")
+    ax.legend(frameon=False, fontsize=8)
+    return ax

@@ -240,3 +240,15 @@ def test_published_rates_real():
     haikou = coverage.published_rates("460100")
     assert set(haikou["geo_level"]) == {"city", "province", "national"}
     assert (haikou["geo_level"] == "city").sum() == 6
+
+
+def test_adjust_within_service_and_describe(records):
+    """Holm within each service equals multipletests applied to each service's p-values separately."""
+    two = pd.concat([records, records.assign(service="health record")], ignore_index=True)
+    res = coverage.vs_target(two, adjust_within="service")
+    for _, g in res.table.groupby("service"):
+        assert np.allclose(g["p_adjusted"], multipletests(g["p_value"], method="holm")[1])
+    assert "within each service" in res.method
+    text = coverage.describe_vs_target(res, name="unit")
+    counts = res.table["verdict"].value_counts()
+    assert f"**{counts.get('above', 0)} above**" in text

@@ -118,6 +118,16 @@ def test_profile(census):
     assert res.plot(ax=ax, lang="en") is ax
     with pytest.raises(AnalysisError):
         migrants.profile("999999", census)
+    text = migrants.describe_profile(res)
+    now = res.table[(res.table["role"] == "region") & (res.table["census"] == 2020)].iloc[0]
+    assert f"{100 * now['share']:.1f}%" in text and "2010" in text
+
+
+def test_plot_ranking(census):
+    sub = migrants.subunits("440000", census)
+    fig, ax = plt.subplots()
+    assert migrants.plot_ranking(sub, top_n=1, ax=ax) is ax
+    assert len(ax.patches) == 1
 
 
 def test_sex_ratio_relation_matches_statsmodels(census):
@@ -164,7 +174,30 @@ def test_real_2020_totals_match_nbs(real):
     assert round(nation["other_province"] / 1e6, 2) == 124.84
 
 
+def test_real_lowest_units_cover_the_nation_once(real):
+    """County rows plus prefecture cities without counties add up to the national population exactly; migrant
+    counts too where every county row has them (rows lacking migrant counts are kept as NA: 2010 in Hainan,
+    Tibet and Qinghai; 2020 长汀县 and two Hainan island rows)."""
+    for census in (2010, 2020):
+        low = migrants.burden(real, census=census, level="lowest")
+        nation = migrants.burden(real, census=census, level="nation").iloc[0]
+        assert low["population"].sum() == nation["population"]
+        prov = migrants.burden(real, census=census, level="province").set_index("region_code")["migrants"]
+        complete = low.groupby("province_code")["migrants"].agg(lambda v: v.notna().all())
+        sums = low.groupby("province_code")["migrants"].sum()
+        assert (sums[complete] == prov[complete.index[complete]]).all()
+        incomplete = {2010: {"460000", "540000", "630000"}, 2020: {"350000", "460000"}}[census]
+        assert set(complete.index[~complete]) == incomplete
+    assert "441900" in set(migrants.burden(real, census=2020, level="lowest")["region_code"])  # 东莞
+
+
+def test_real_2010_other_province(real):
+    """2010 from another province: 85,876,337 (raw table sum; PROVENANCE: ≈ official 85.87 M)."""
+    nation = migrants.burden(real, census=2010, level="nation").iloc[0]
+    assert nation["other_province"] == 85_876_337
+
+
 def test_real_relation_runs(real):
-    res = migrants.sex_ratio_relation(real, census=2020, level="county")
+    res = migrants.sex_ratio_relation(real, census=2020)
     assert res.params["n_units"] > 2500
     assert res.dispersion > 1  # counties vary far more than binomial sampling allows
