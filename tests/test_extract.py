@@ -205,3 +205,20 @@ def test_unreadable_files(tmp_path, content, message):
         read_report(path)
     with pytest.raises(DataValidationError, match="cannot read"):
         read_report(tmp_path / "missing.txt")
+
+
+def test_changes_ranges_and_lists():
+    table = extract_indicators("出生人口性别比由2015年的118.2下降到2016年的112.4。")
+    assert table[["period", "value"]].values.tolist() == [["2015", 118.2], ["2016", 112.4]]
+    table = extract_indicators("出生政策符合率由90.2%提高到95.1%。", report_year=2018)
+    assert table[["period", "value"]].values.tolist() == [["", 90.2], ["2018", 95.1]]
+    table = extract_indicators("人口出生率、死亡率和自然增长率分别为10.5‰、6.2‰和4.3‰。")
+    assert pairs(table) == {("birth_rate_permille", 10.5), ("death_rate_permille", 6.2),
+                            ("natural_growth_rate_permille", 4.3)}
+    assert extract_indicators("1-9月全县出生1,204人。", report_year=2018)["period"].tolist() == ["2018-01/2018-09"]
+    assert extract_indicators("2017年1-6月,全县出生1,204人。")["period"].tolist() == ["2017-01/2017-06"]
+
+
+def test_context_words_must_come_before_the_term():
+    table = extract_indicators("全市已婚育龄妇女45.6万人,其中流动已婚育龄妇女3.2万人。")
+    assert table[["indicator_key", "value"]].values.tolist() == [["mwra_count", 456_000], ["mwra_migrant", 32_000]]

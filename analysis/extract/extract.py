@@ -65,6 +65,9 @@ _CEILING = re.compile(
     r"\s*,?\s*(?:均|都)?(?P<verb>控制在|不超过|不高于|未超过)(?P<who>[^,。;\d%]{0,14}?)"
     rf"(?P<tnum>{_NUMTXT})(?P<tsign>%|‰)?(?:以内|之内|内|以下)?"
 )
+_CHANGE_FROM = re.compile(r"(?:由|从)(?:(?P<year>(?:19|20)\d{2})年(?:的|底|末)?)?")
+_CHANGE_TO = re.compile(r"(?:下降|上升|提高|提升|降低|增加|减少|增长|回落|回升|升|降)?(?:到|至|为)"
+                        r"(?:(?P<year>(?:19|20)\d{2})年(?:的|底|末)?)?")
 _CUMULATIVE = re.compile(r"累计|先后|历年|多年来")
 _WHOLE_AREA = re.compile(r"全(市|区|县|省|州|旗|盟)")
 #: Words for the whole reporting area (全市, 全区 …) that fit a region of each level.
@@ -161,14 +164,21 @@ def _times(text: str, report_year: int | None) -> list[_Time]:
     found: list[_Time] = []
     ry = report_year
     pattern = re.compile(
-        r"(?P<y>(?:19|20)\d{2})年(?:(?P<m>\d{1,2})月(?:(?P<d>\d{1,2})日|(?P<me>底|末))?|(?P<h>上半年|下半年))?"
+        r"(?P<ya>(?:19|20)\d{2})年(?P<ma>\d{1,2})[-—~至到](?P<mb>\d{1,2})月(?!底|末|\d)"
+        r"|(?<![\d年])(?P<qa>\d{1,2})[-—~至到](?P<qb>\d{1,2})月(?!底|末|\d)"
+        r"|(?P<y>(?:19|20)\d{2})年(?:(?P<m>\d{1,2})月(?:(?P<d>\d{1,2})日|(?P<me>底|末))?|(?P<h>上半年|下半年))?"
         r"|(?:截至|截止到?|到)(?P<rm>\d{1,2})月(?:(?P<rd>\d{1,2})日|(?P<rme>底|末))?"
         r"|(?P<rel>今年|本年度?|全年|年内|当年|去年|上年|前年|目前|截至目前|一年来)"
         r"|(?P<rm2>\d{1,2})月(?P<rme2>底|末)"
     )
     for m in pattern.finditer(text):
         period = ""
-        if m.group("y"):
+        year_txt = m.group("ya") or (str(ry) if m.group("qa") and ry is not None else None)
+        if m.group("ya") or m.group("qa"):
+            a, b = int(m.group("ma") or m.group("qa")), int(m.group("mb") or m.group("qb"))
+            if year_txt and 1 <= a <= b <= 12:
+                period = f"{year_txt}-{a:02d}/{year_txt}-{b:02d}"
+        elif m.group("y"):
             year = int(m.group("y"))
             if m.group("h"):
                 period = f"{year}-H1" if m.group("h") == "上半年" else f"{year}-H2"
@@ -284,6 +294,7 @@ class _Statement:
     margin: float = math.nan
     margin_decimals: int = 0
     ceiling: bool = False
+    period: str | None = None  # set by the statement itself (由2015年的118.2下降到2016年的112.4)
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:
@@ -297,9 +308,27 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return bounds
 
 
-def _pick(vocab: Vocabulary, text: str, sentence: str) -> Term | None:
+def _change(text: str, pos: int, end: int) -> list[tuple[Number, str | None]]:
+    """``由[2015年的]A[下降]到[2016年的]B`` after a term: [(A, "2015"), (B, "2016")], else []; a year left out
+    is "" for A (an earlier, unknown time) and None (the sentence's period) for B."""
+    m1 = _CHANGE_FROM.match(text, pos, end)
+    if m1 is None:
+        return []
+    a = parse_number(text, m1.end())
+    if a is None or a.end > end:
+        return []
+    m2 = _CHANGE_TO.match(text, a.end, end)
+    b = parse_number(text, m2.end()) if m2 else None
+    if b is None or b.end > end:
+        return []
+    return [(a, m1.group("year") or ""), (b, m2.group("year"))]  # an undated starting value: period unknown
+
+
+def _pick(vocab: Vocabulary, text: str, before: str) -> Term | None:
+    """The term meant by ``text``; a term with context words needs one of them earlier in the sentence
+    (``before``), so 已婚育龄妇女 before a later 流动 stays the general count."""
     for term in vocab.candidates(text):
-        if not term.context or any(w in sentence for w in term.context):
+        if not term.context or any(w in before for w in term.context):
             return term
     return None
 
@@ -358,6 +387,15 @@ def _statements(text: str, vocab: Vocabulary) -> list[_Statement]:
             i += 1
             conn = _CONNECTOR.match(text, chain[-1][1], s1)
             pos = conn.end()
+            change = _change(text, pos, s1) if len(chain) == 1 else []
+            term = _pick(vocab, text[chain[0][0]:chain[0][1]], text[s0:chain[0][0]]) if change else None
+            if term is not None:
+                for num, year in change:
+                    if _fits(term, num):
+                        used_numbers.add(num.start)
+                        out.append(_Statement(chain[0][0], chain[0][1], term.key, term.unit, num, chain[0][0],
+                                              num.end, period=year))
+                continue
             numbers: list[Number] = []
             first = parse_number(text, pos)
             if first is None or first.end > s1:
@@ -382,7 +420,7 @@ def _statements(text: str, vocab: Vocabulary) -> list[_Statement]:
                 continue
             cmp_match, cmp_end = _comparison(text, numbers[-1].end, s1, numbers[-1])
             for (t0, t1), num in zip(chain, numbers, strict=True):
-                term = _pick(vocab, text[t0:t1], sentence)
+                term = _pick(vocab, text[t0:t1], text[s0:t0])
                 if term is None or not _fits(term, num):
                     continue
                 used_numbers.add(num.start)
@@ -402,7 +440,7 @@ def _statements(text: str, vocab: Vocabulary) -> list[_Statement]:
             num = parse_number(text, pos)
             if num is None or num.end > s1 or num.end not in starts or not (num.sign or num.magnitude):
                 continue
-            term = _pick(vocab, text[num.end:starts[num.end]], sentence)
+            term = _pick(vocab, text[num.end:starts[num.end]], text[s0:num.end])
             if term is None or not _fits(term, num) or term.unit not in COUNT_UNITS:
                 continue
             out.append(_Statement(num.end, starts[num.end], term.key, term.unit, num, num.start, starts[num.end]))
@@ -541,7 +579,9 @@ def extract_indicators(text: str, *, vocabulary: str | Path | pd.DataFrame | Voc
     for st in statements:
         s0, s1 = next(((a, b) for a, b in sentences if a <= st.span_start < b), (0, len(t)))
         before = [tm for tm in times if s0 <= tm.start < st.span_start]
-        if before:
+        if st.period is not None:
+            period = st.period
+        elif before:
             period = before[-1].period
         elif _CUMULATIVE.search(t, s0, s1) or report_year is None:
             period = ""
