@@ -115,7 +115,7 @@ def test_xlsx_errors_name_the_real_sheet_row(tmp_path):
     path = write_xlsx(tmp_path, rows, start_row=3)
     err = error_of(path)
     assert err.rows == [5]                       # the sheet's row 5, as Excel shows it
-    assert "'男' (males)" in str(err) and "table.xlsx" in str(err) and "negative" in str(err)
+    assert "column '男' (males)" in str(err) and "table.xlsx" in str(err) and "negative" in str(err)
 
 
 def test_region_code_and_name_columns_are_cross_checked(tmp_path):
@@ -353,3 +353,50 @@ def test_frame_roundtrip(tmp_path):
     again = read_user_table(path, as_="births")
     pd.testing.assert_series_equal(again["males"].reset_index(drop=True), df["males"].reset_index(drop=True))
     assert again["region_code"].tolist() == df["region_code"].tolist()
+
+
+# ------------------------------------------------------- every bad case × (UTF-8-BOM CSV, GBK CSV, xlsx)
+
+H = ["地区", "年份", "男", "女", "合计"]
+BAD_CASES = {
+    # name: (schema, rows below the header, failing spreadsheet rows, column(s) as the message names them, phrase)
+    "non_numeric": ("births", [["广东", 2020, "十二", 5, 17], ["北京", 2020, 3, 4, 7]], [2], "column '男' (males)",
+                    "not a number"),
+    "negative": ("births", [["广东", 2020, 1, 1, 2], ["北京", 2020, 3, -4, -1], ["上海", 2020, 3, -2, 1]],
+                 [3, 4], "column '女' (females)", "negative value"),
+    "total": ("births", [["广东", 2020, 1, 1, 3], ["北京", 2020, 3, 4, 7], ["上海", 2020, 5, 5, 9]], [2, 4],
+              "column '合计' (total)", "males + females ≠ total"),
+    "duplicate": ("births", [["广东", 2020, 1, 1, 2], ["广东省", 2020, 3, 4, 7], ["北京", 2020, 5, 5, 10]],
+                  [2, 3], "key '地区' (region) × '年份' (period)", "duplicated key"),
+    "unknown_code": ("births", [[440000, 2020, 1, 1, 2], [990100, 2020, 3, 4, 7]], [3], "column '地区' (region)",
+                     "unknown region: '990100'"),
+    "unknown_name": ("births", [["广东", 2020, 1, 1, 2], ["火星", 2020, 3, 4, 7]], [3], "column '地区' (region)",
+                     "unknown region: '火星'"),
+    "srb_per_1": ("srb", [["广东", 2020, 1.13], ["北京", 2020, 110.2]], [2], "column '出生性别比' (srb)", "ratio per 1"),
+    "missing_column": ("births", [["广东", 2020, 1, 1, 2]], [1], None, "missing column 'females'"),
+}
+
+
+def _write_case(tmp_path, fmt: str, header: list[str], rows: list[list]) -> str:
+    if fmt == "xlsx":
+        return write_xlsx(tmp_path, [header, *rows], name="case.xlsx")
+    text = "\n".join(",".join(str(v) for v in row) for row in [header, *rows]) + "\n"
+    return write(tmp_path, f"case_{fmt}.csv", text, "utf-8-sig" if fmt == "utf8bom" else "gbk")
+
+
+@pytest.mark.parametrize("fmt", ["utf8bom", "gbk", "xlsx"])
+@pytest.mark.parametrize("case", list(BAD_CASES))
+def test_every_bad_case_names_file_rows_column(tmp_path, case, fmt):
+    schema, rows, bad_rows, column, phrase = BAD_CASES[case]
+    header = {"srb": ["地区", "年份", "出生性别比"], "births": H}[schema]
+    if case == "missing_column":
+        header = ["地区", "年份", "男", "female_births", "合计"]
+    path = _write_case(tmp_path, fmt, header, rows)
+    err = error_of(path, as_=schema)
+    msg = str(err)
+    assert msg.startswith(path) and phrase in msg
+    assert err.rows == bad_rows
+    rows_text = f"row {bad_rows[0]}:" if len(bad_rows) == 1 else f"rows {', '.join(map(str, bad_rows))}:"
+    assert rows_text in msg
+    if column:
+        assert column in msg
