@@ -1,0 +1,122 @@
+"""Where runs execute: a registry of executors (local process pool, Dask distributed).
+
+Runs always go to separate processes, never threads (papermill and nbclient are not thread-safe: the
+working directory is process-wide). Each executor yields ``(spec, record)`` as runs finish; a run that
+crashes its worker is reported as failed and the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from analysis.batch.params import ParameterError
+from analysis.batch.runner import RunSpec, run_one, warm_worker
+
+
+def _crash_record(spec: RunSpec, exc: BaseException) -> dict[str, Any]:
+    return {
+        "region_code": spec.region_code,
+        "region_name": spec.region_name,
+        "notebook": spec.notebook,
+        "parameters": spec.parameters,
+        "inputs_key": spec.inputs_key,
+        "start": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": 0.0,
+        "status": "failed",
+        "error": f"worker crashed: {type(exc).__name__}: {exc}",
+        "outputs": [],
+    }
+
+
+class LocalExecutor:
+    """A pool of ``jobs`` worker processes (spawned), each with its own warm-kernel fork server."""
+
+    def __init__(self, *, jobs: int | None = None, warm: bool = True, **_: Any) -> None:
+        self.jobs = int(jobs or os.cpu_count() or 1)
+        if self.jobs < 1:
+            raise ParameterError(f"--jobs must be at least 1, got {jobs}")
+        self.warm = warm
+        self._pool = None
+
+    def run(self, specs: list[RunSpec]) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        if not specs:
+            return
+        self._pool = ProcessPoolExecutor(
+            max_workers=min(self.jobs, len(specs)),
+            mp_context=mp.get_context("spawn"),
+            initializer=warm_worker,
+            initargs=(self.warm,),
+        )
+        futures = {self._pool.submit(run_one, spec): spec for spec in specs}
+        for fut in as_completed(futures):
+            spec = futures[fut]
+            try:
+                yield spec, fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool
+                yield spec, _crash_record(spec, exc)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskExecutor:
+    """Send the runs to an existing Dask distributed cluster (``--scheduler tcp://host:8786``).
+
+    Workers need this environment (same ``analysis`` and kernel) and must see the output folder (shared
+    file system). Within a worker process runs are serialised by a lock, so threads never share papermill.
+    """
+
+    def __init__(self, *, scheduler: Any = None, warm: bool = True, **_: Any) -> None:
+        if scheduler is None:
+            raise ParameterError("--executor dask needs --scheduler tcp://host:8786 (or a Client/cluster object)")
+        from distributed import Client
+
+        if isinstance(scheduler, Client):
+            self._client, self._own = scheduler, False
+        else:
+            try:
+                self._client, self._own = Client(scheduler, timeout="10s"), True
+            except OSError as exc:
+                raise ParameterError(f"cannot reach the Dask scheduler {scheduler!r}: {exc}") from exc
+        info = self._client.scheduler_info()
+        self.jobs = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
+        self.warm = warm
+
+    def run(self, specs: list[RunSpec]) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
+        from distributed import as_completed
+
+        if not specs:
+            return
+        keys = [f"cnfp-{s.region_code}-{s.notebook}-{uuid.uuid4().hex[:8]}" for s in specs]
+        futures = self._client.map(run_one, specs, key=keys, pure=False, retries=0)
+        by_key = {f.key: s for f, s in zip(futures, specs, strict=True)}
+        for fut in as_completed(futures):
+            spec = by_key[fut.key]
+            try:
+                yield spec, fut.result()
+            except Exception as exc:  # noqa: BLE001 - a worker died or the task errored
+                yield spec, _crash_record(spec, exc)
+
+    def close(self) -> None:
+        if self._own:
+            self._client.close()
+
+
+#: name → executor class (a registry, not an if-chain)
+EXECUTORS: dict[str, type] = {"local": LocalExecutor, "dask": DaskExecutor}
+
+
+def get_executor(name: str, **kwargs: Any):
+    """Instantiate executor ``name`` (``local`` or ``dask``)."""
+    if name not in EXECUTORS:
+        raise ParameterError(f"unknown executor {name!r} (choose from {', '.join(EXECUTORS)})")
+    return EXECUTORS[name](**kwargs)

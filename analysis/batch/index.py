@@ -1,0 +1,67 @@
+"""``<run>/index.html``: a summary table and one row per region linking every output, with thumbnails."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from urllib.parse import quote
+
+from analysis.batch import manifest as mf
+
+_STYLE = """
+body{font-family:"Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin-bottom:1.5em}th,td{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}
+th{background:#f3f3f3}.ok{color:#1a7f37}.failed{color:#c62828;font-weight:bold}
+img.thumb{height:90px;margin:2px;border:1px solid #ddd}small{color:#666}
+"""
+
+
+def _link(path: str, text: str) -> str:
+    return f'<a href="{quote(path)}">{html.escape(text)}</a>'
+
+
+def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
+    """Write ``index.html`` from the run records (atomically) and return its path."""
+    run_dir = Path(run_dir)
+    records = mf.all_records(run_dir)
+    n_ok = sum(r["status"] == "ok" for r in records)
+    n_failed = sum(r["status"] == "failed" for r in records)
+    total_s = sum(r.get("duration_s") or 0 for r in records)
+    rows = []
+    for r in records:
+        status = r["status"]
+        outputs = [o["path"] for o in r.get("outputs", [])]
+        links = [_link(p, Path(p).suffix.lstrip(".")) for p in outputs if p.endswith((".html", ".ipynb"))]
+        tables = [_link(p, Path(p).name) for p in outputs if p.endswith((".csv", ".xlsx", ".json"))]
+        figures = [p for p in outputs if p.endswith(".png")]
+        others = [_link(p, Path(p).name) for p in outputs if p.endswith((".pdf", ".svg"))]
+        thumbs = "".join(
+            f'<a href="{quote(p)}"><img class="thumb" src="{quote(p)}" alt="{html.escape(Path(p).stem)}"></a>'
+            for p in figures[:max_thumbnails]
+        )
+        more = f"<br><small>+{len(figures) - max_thumbnails} more figures</small>" if len(figures) > max_thumbnails else ""
+        error = f"<br><small>{html.escape(r.get('error') or '')}</small>" if status != "ok" else ""
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(r['region_code'])}</td><td>{html.escape(r.get('region_name') or '')}</td>"
+            f"<td>{html.escape(r['notebook'])}</td>"
+            f'<td class="{status}">{status}{error}</td><td>{r.get("duration_s", 0):.1f}</td>'
+            f"<td>{' · '.join(links)}</td><td>{thumbs}{more}</td>"
+            f"<td>{'<br>'.join(tables + others)}</td>"
+            "</tr>"
+        )
+    page = f"""<!DOCTYPE html>
+<html lang="zh"><head><meta charset="utf-8"><title>{html.escape(run_dir.name)} — batch results</title>
+<style>{_STYLE}</style></head><body>
+<h1>Batch run <code>{html.escape(run_dir.name)}</code></h1>
+<table class="summary"><tr><th>runs</th><th>ok</th><th>failed</th><th>total run time (s)</th><th>manifest</th></tr>
+<tr><td>{len(records)}</td><td class="ok">{n_ok}</td><td class="failed">{n_failed}</td><td>{total_s:.1f}</td>
+<td>{_link("manifest.json", "manifest.json")}</td></tr></table>
+<table class="runs"><tr><th>code</th><th>region</th><th>notebook</th><th>status</th><th>s</th><th>report</th>
+<th>figures</th><th>tables &amp; files</th></tr>
+{chr(10).join(rows)}
+</table>
+<p><small>Age-0 sex ratios from the census county tables are a proxy for the sex ratio at birth.</small></p>
+</body></html>
+"""
+    return mf.write_atomic(run_dir / "index.html", page)

@@ -1,0 +1,391 @@
+"""Warm kernels that are still fresh processes: a fork server and a jupyter_client provisioner.
+
+Starting a plain ``ipykernel`` costs ≈ 1.5 s and importing pandas/statsmodels/seaborn in it ≈ 2 s more,
+for every notebook. Here each batch worker starts one *fork server* (``python -m
+analysis.batch.kernels``) that imports the heavy libraries (and preloads the processed data tables)
+once, then waits. For every notebook the :class:`ForkServerProvisioner` asks it to ``fork()``: the
+child is a brand-new process (new pid, new interpreter state, empty IPython namespace, default
+matplotlib rcParams, fresh random seeds) that already has the modules in memory, and it becomes an
+``ipykernel`` listening on the connection file jupyter_client wrote. Nothing one notebook does can
+leak into the next one: each child exits after its notebook.
+
+The provisioner is used through :class:`WarmKernelManager` (``kernel_manager_class=`` of
+nbclient/papermill). If the kernelspec runs a different Python than this process (another
+environment) it falls back to the ordinary subprocess launch, so results never depend on the trick.
+
+Protocol (one JSON object per line): the server prints ``{"ready": pid}`` once warm; each request
+``{"connection_file", "cwd", "env"}`` is answered with ``{"pid": child_pid}``. When its stdin closes
+(the worker ended, even by ``kill -9``) the server kills its live children and exits; children also
+watch their parent (``JPY_PARENT_PID``) and exit when it goes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from traitlets import DottedObjectName, Type
+
+#: Modules imported once by the fork server (missing ones are skipped: the study modules are optional).
+PRELOAD_MODULES: tuple[str, ...] = (
+    "numpy",
+    "pandas",
+    "scipy.stats",
+    "statsmodels.api",
+    "statsmodels.formula.api",
+    "matplotlib.pyplot",
+    "matplotlib_inline.backend_inline",
+    "seaborn",
+    "pyarrow.parquet",
+    "IPython",
+    "ipykernel.kernelapp",
+    "ipykernel.ipkernel",
+    "ipykernel.zmqshell",
+    "ipykernel.debugger",
+    "analysis",
+    "analysis.config",
+    "analysis.data",
+    "analysis.data.catalog",
+    "analysis.data.regions",
+    "analysis.plots",
+    "analysis.outputs",
+    "analysis.funnel",
+    "analysis.srb",
+    "analysis.its",
+    "analysis.did",
+    "analysis.coverage",
+    "analysis.migrants",
+)
+
+_INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+# --------------------------------------------------------------------------- server side
+
+
+#: ``CNFP_BATCH_PRELOAD=light`` imports only these (used by the test suite to keep it fast).
+LIGHT_MODULES: tuple[str, ...] = ("numpy", "pandas", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
+                                  "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell")  # fmt: skip
+
+
+def _preload(modules: tuple[str, ...], *, data: bool) -> None:
+    """Import ``modules`` and (if ``data``) warm the per-process cache of every processed table."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    if not data:
+        return
+    try:
+        from analysis.config import PROCESSED_DIR
+
+        cat = importlib.import_module("analysis.data.catalog")
+        if not any(PROCESSED_DIR.glob("*.parquet")):
+            return  # never build data from here: several servers would race
+        for name in cat.TABLES:
+            cat.load(name)
+    except Exception:  # noqa: BLE001 - preloading is an optimisation; the kernel loads on demand
+        return
+
+
+def _child(request: dict[str, Any], proto_fd: int, parent_pid: int) -> None:
+    """Become an ipykernel (runs in the forked child; never returns)."""
+    status = 1
+    try:
+        os.close(proto_fd)
+        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+            signal.signal(sig, signal.SIG_DFL)
+        env = dict(request["env"])
+        env.setdefault("MPLBACKEND", _INLINE_BACKEND)
+        env["JPY_PARENT_PID"] = str(parent_pid)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(request["cwd"])
+        devnull = os.open(os.devnull, os.O_RDWR)
+        log = request.get("log")
+        err = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log else devnull
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(err, 2)
+        # a fresh process gets fresh random state; a fork would otherwise repeat the parent's
+        import random
+
+        random.seed()
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        sys.path[0:0] = [request["cwd"]] if request["cwd"] not in sys.path else []
+        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize(sys.argv[1:])
+        app.start()
+        status = 0
+    except BaseException:  # noqa: BLE001 - report anything to the kernel log, then exit
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(status)
+
+
+def serve(*, data: bool = True) -> None:
+    """Run the fork server on stdin/stdout (``python -m analysis.batch.kernels``)."""
+    os.environ.setdefault("MPLBACKEND", _INLINE_BACKEND)
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    proto_fd = os.dup(1)
+    os.dup2(2, 1)  # stray prints of imported modules must not corrupt the protocol
+    proto = os.fdopen(proto_fd, "w", buffering=1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch runner's business
+    light = os.environ.get("CNFP_BATCH_PRELOAD", "full") == "light"
+    _preload(LIGHT_MODULES if light else PRELOAD_MODULES, data=data and not light)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    children: set[int] = set()
+    proto.write(json.dumps({"ready": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request, proto_fd, os.getppid())
+        children = {p for p in children if _alive(p)} | {pid}
+        proto.write(json.dumps({"pid": pid}) + "\n")
+    for pid in children:
+        _kill(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- client side
+
+
+class ForkServer:
+    """Handle on one fork-server process (one per batch worker process)."""
+
+    def __init__(self, *, data: bool = True) -> None:
+        cmd = [sys.executable, "-m", "analysis.batch.kernels"] + ([] if data else ["--no-data"])
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self._lock = threading.Lock()
+        self._ready: int | None = None
+
+    def _readline(self) -> dict[str, Any]:
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"kernel fork server exited with status {self._proc.poll()}")
+        return json.loads(line)
+
+    def wait_ready(self) -> int:
+        """Block until the server has imported everything; return its pid."""
+        with self._lock:
+            if self._ready is None:
+                self._ready = int(self._readline()["ready"])
+            return self._ready
+
+    def spawn(self, *, connection_file: str, cwd: str, env: dict[str, str], log: str | None = None) -> int:
+        """Fork a fresh kernel process; return its pid."""
+        self.wait_ready()
+        request = {"connection_file": connection_file, "cwd": cwd, "env": env, "log": log}
+        with self._lock:
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+            return int(self._readline()["pid"])
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def close(self) -> None:
+        """Close stdin (the server kills its children and exits) and wait for it."""
+        if self._proc.stdin and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+_SERVER: ForkServer | None = None
+_SERVER_LOCK = threading.Lock()
+
+
+def fork_server() -> ForkServer:
+    """This process's fork server, started on first use (and restarted if it died)."""
+    global _SERVER
+    with _SERVER_LOCK:
+        if _SERVER is None or not _SERVER.alive():
+            _SERVER = ForkServer()
+        return _SERVER
+
+
+def shutdown_fork_server() -> None:
+    global _SERVER
+    with _SERVER_LOCK:
+        if _SERVER is not None:
+            _SERVER.close()
+            _SERVER = None
+
+
+class _ForkedKernel:
+    """The part of :class:`subprocess.Popen` that :class:`LocalProvisioner` uses, for a forked pid."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and not _alive(self.pid):
+            self.returncode = 0  # not our child: the exit status is not visible here
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def _same_python(cmd: list[str]) -> bool:
+    """True when the kernelspec's command runs this very interpreter with ipykernel."""
+    if not cmd or "ipykernel_launcher" not in cmd and "ipykernel" not in cmd:
+        return False
+    exe = shutil.which(cmd[0]) or cmd[0]
+    return os.path.abspath(exe) == os.path.abspath(sys.executable)
+
+
+class ForkServerProvisioner(LocalProvisioner):
+    """Launch the kernel as a child forked from the warm fork server (see module docstring)."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        if not _same_python(cmd):
+            return await super().launch_kernel(cmd, **kwargs)
+        cwd = str(kwargs.get("cwd") or Path.cwd())
+        env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
+        pid = fork_server().spawn(
+            connection_file=self.parent.connection_file, cwd=cwd, env=env, log=os.environ.get("CNFP_KERNEL_LOG")
+        )
+        self.process = _ForkedKernel(pid)
+        # the kernel stays in the batch's process group, so `kill -9 -<pgid>` or Ctrl-C ends it too;
+        # signals from jupyter_client (interrupt, kill) go to the kernel alone
+        self.pid, self.pgid = pid, None
+        self.cwd = cwd
+        return self.connection_info
+
+    async def wait(self) -> int | None:
+        """Like LocalProvisioner.wait, polling every 10 ms instead of 100 ms."""
+        import asyncio
+
+        if self.process is None or not isinstance(self.process, _ForkedKernel):
+            return await super().wait()
+        while self.process.poll() is None:
+            await asyncio.sleep(0.01)
+        ret, self.process = self.process.returncode, None
+        return ret
+
+
+class WarmKernelClient(AsyncKernelClient):
+    """Client whose readiness check does not idle: jupyter_client always waits 0.2 s of IOPub silence
+    after ``kernel_info``; nbclient ignores messages of other requests anyway, so 20 ms suffice."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        import asyncio
+        import time
+        from queue import Empty
+
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                msg = await self.shell_channel.get_msg(timeout=0.5)
+            except Empty:
+                msg = None
+            if msg is not None and msg["msg_type"] == "kernel_info_reply":
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.5)
+                except Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(msg)
+                    break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+            await asyncio.sleep(0)
+        while True:
+            try:
+                await self.iopub_channel.get_msg(timeout=0.02)
+            except Empty:
+                break
+
+
+class WarmKernelManager(AsyncKernelManager):
+    """An ``AsyncKernelManager`` whose kernels come from the fork server."""
+
+    client_class = DottedObjectName("analysis.batch.kernels.WarmKernelClient")
+    client_factory = Type(WarmKernelClient, klass=AsyncKernelClient)
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+        if self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", None) or _uuid()
+            self.provisioner = ForkServerProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+            )
+        return await super()._async_pre_start_kernel(**kw)
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        await super()._async_wait(pollinterval=min(pollinterval, 0.01))
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+if __name__ == "__main__":
+    serve(data="--no-data" not in sys.argv[1:])

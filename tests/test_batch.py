@@ -1,0 +1,184 @@
+"""Batch runs of the tiny fixture notebooks (kernel cnfp): failures, clean state, outputs, manifest,
+index, resume, ``kill -9`` then ``--resume``, and the Dask executor on a LocalCluster.
+
+The fixtures in ``tests/fixtures/notebooks`` are independent of the study notebooks: ``ok`` writes a
+table and a figure, ``raises`` fails in its third cell for region 440300, ``mutates`` changes builtins,
+a module attribute, an environment variable, matplotlib rcParams and the namespace, and records what
+it found of the previous run's changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from analysis.batch import manifest as mf
+from analysis.batch.runner import run_batch
+from analysis.config import ROOT
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+NOTEBOOKS = [str(FIXTURES / f"{n}.ipynb") for n in ("ok", "raises", "mutates")]
+REGIONS = ["440100", "440300", "440000"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _light_fork_server():
+    """Fork servers import only numpy/pandas/matplotlib/ipykernel here (the full set is benchmarked)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNFP_BATCH_PRELOAD", "light")
+        yield
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch") / "run"
+    result = run_batch(notebooks=NOTEBOOKS, regions=REGIONS, jobs=2, out=out, progress=False)
+    return result
+
+
+def test_failure_does_not_stop_the_others(batch):
+    t = batch.table
+    assert len(t) == 9
+    failed = t[t["status"] == "failed"]
+    assert list(zip(failed["region_code"], failed["notebook"], strict=True)) == [("440300", "raises")]
+    assert "deliberate failure for 440300" in failed["error"].iloc[0]
+    assert (t.loc[t["status"] != "failed", "status"] == "ok").all()
+    assert batch.exit_code == 1
+    assert batch.counts == {"ok": 8, "failed": 1, "skipped": 0}
+
+
+def test_failed_notebook_kept_with_error_banner(batch):
+    nb = nbformat.read(batch.run_dir / "440300" / "raises.ipynb", as_version=4)
+    banners = [c for c in nb.cells if "papermill-error-cell-tag" in c.metadata.get("tags", [])]
+    assert banners and "An Exception was encountered" in banners[0].source, "papermill's error banner is missing"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert errors and errors[0].ename == "ValueError"
+    assert (batch.run_dir / "440300" / "raises.html").is_file()
+
+
+def test_outputs_layout_and_html_without_code(batch):
+    for code in REGIONS:
+        region_dir = batch.run_dir / code
+        assert (region_dir / "ok" / "summary.csv").read_text(encoding="utf-8") == f"region,scale\n{code},1.5\n"
+        assert (region_dir / "ok" / "curve.png").stat().st_size > 0
+        for name in ("ok", "mutates"):
+            nbformat.validate(nbformat.read(region_dir / f"{name}.ipynb", as_version=4))
+        html = (region_dir / "ok.html").read_text(encoding="utf-8")
+        assert "region 4" in html  # the printed output is there ...
+        assert "time.sleep(pause)" not in html  # ... the code is not
+    assert not any((batch.run_dir / mf.BATCH_DIR / "tmp").glob("*"))
+
+
+def test_each_notebook_starts_from_a_clean_state(batch):
+    """Warm kernels are forked fresh: a mutation by one run never reaches the next in the same worker."""
+    records = [mf.read_record(batch.run_dir, code, "mutates") for code in REGIONS]
+    pids = [r["worker_pid"] for r in records]
+    assert len(set(pids)) < len(pids), "need two runs in one worker process for this test to mean anything"
+    for code in REGIONS:
+        leaked = json.loads((batch.run_dir / code / "mutates" / "leaked.json").read_text())
+        assert leaked == {"builtins": None, "module": None, "env": None, "rc": 1.5, "user_ns": False}
+    assert all(r["warm_kernel"] for r in records)
+
+
+def test_manifest_contents(batch):
+    manifest = json.loads(batch.manifest.read_text(encoding="utf-8"))
+    assert manifest["counts"] == {"ok": 8, "failed": 1}
+    assert manifest["notebooks"] == ["ok", "raises", "mutates"]
+    assert [r["code"] for r in manifest["regions"]] == REGIONS
+    runs = {(r["region_code"], r["notebook"]): r for r in manifest["runs"]}
+    assert len(runs) == 9
+    run = runs[("440100", "ok")]
+    assert run["parameters"] == {"region": "440100", "output_dir": "ok"}
+    assert run["notebook_sha256"] == mf.sha256_file(FIXTURES / "ok.ipynb")
+    assert run["data_sha256"] == mf.data_hashes()
+    assert run["packages"]["pandas"] and run["packages"]["analysis"].startswith("0.")
+    assert run["status"] == "ok" and run["error"] is None
+    assert run["duration_s"] > 0 and run["start"].endswith("+00:00")
+    assert {o["path"] for o in run["outputs"]} == {"440100/ok.ipynb", "440100/ok.html", "440100/ok/summary.csv", "440100/ok/curve.png"}
+    assert runs[("440300", "raises")]["status"] == "failed"
+    assert "ValueError" in runs[("440300", "raises")]["error"]
+
+
+def test_index_contents(batch):
+    html = batch.index.read_text(encoding="utf-8")
+    for code in REGIONS:
+        for name in ("ok", "raises", "mutates"):
+            assert f'href="{code}/{name}.html"' in html
+            assert f'href="{code}/{name}.ipynb"' in html
+        assert f'<img class="thumb" src="{code}/ok/curve.png"' in html
+        assert f'href="{code}/ok/summary.csv"' in html
+    assert "广州市" in html and "深圳市" in html
+    assert '<td class="ok">8</td><td class="failed">1</td>' in html
+    assert "deliberate failure for 440300" in html
+
+
+def test_resume_reruns_only_failed_and_stale(batch):
+    before = {(r["region_code"], r["notebook"]): r["start"] + str(r["worker_pid"]) for r in mf.all_records(batch.run_dir)}
+    again = run_batch(notebooks=NOTEBOOKS, regions=REGIONS, jobs=1, out=batch.run_dir, resume=True, progress=False)
+    assert again.counts == {"ok": 0, "failed": 1, "skipped": 8}  # only the failed run ran (and fails again)
+    after = {(r["region_code"], r["notebook"]): r["start"] + str(r["worker_pid"]) for r in mf.all_records(batch.run_dir)}
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {("440300", "raises")}
+    # a changed parameter makes the affected runs stale
+    stale = run_batch(notebooks=NOTEBOOKS[:1], regions=REGIONS[:2], jobs=1, out=batch.run_dir, resume=True,
+                      parameters={"scale": "2.5"}, progress=False)  # fmt: skip
+    assert stale.counts == {"ok": 2, "failed": 0, "skipped": 0}
+    assert (batch.run_dir / "440100" / "ok" / "summary.csv").read_text(encoding="utf-8").endswith("2.5\n")
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "analysis", "batch", "--no-progress", *args]
+
+
+def test_kill_9_then_resume_completes(tmp_path):
+    out = tmp_path / "killed"
+    regions = "440100,440300,440000,110000,120000,310000"
+    args = ["--notebooks", NOTEBOOKS[0], "--regions", regions, "--jobs", "1", "--out", str(out), "-p", "pause", "0.4"]
+    proc = subprocess.Popen(_cli(*args), cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    records = out / mf.BATCH_DIR / "records"
+    while not any(records.glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the batch finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # parent, workers, fork servers and kernels
+    proc.wait()
+    finished_before = {(r["region_code"], r["start"], r["inputs_key"]) for r in mf.all_records(out)}
+    assert 1 <= len(finished_before) < 6
+    # nothing that looks finished is unfinished: every recorded run has all its outputs
+    assert all(mf.outputs_complete(out, r) for r in mf.all_records(out))
+    assert not (out / "manifest.json").exists() or json.loads((out / "manifest.json").read_text())
+
+    done = subprocess.run(_cli(*args, "--resume"), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    records_after = mf.all_records(out)
+    assert len(records_after) == 6 and all(r["status"] == "ok" for r in records_after)
+    # runs finished before the kill are not redone (unless the analysis code changed meanwhile: stale)
+    kept = {(r["region_code"], r["start"]) for r in records_after}
+    keys_after = {r["region_code"]: r["inputs_key"] for r in records_after}
+    assert {(c, s) for c, s, k in finished_before if keys_after[c] == k} <= kept
+    for r in records_after:
+        assert mf.outputs_complete(out, r)
+        nbformat.validate(nbformat.read(out / r["region_code"] / "ok.ipynb", as_version=4))
+    assert not any((out / mf.BATCH_DIR / "tmp").glob("*"))
+    assert json.loads((out / "manifest.json").read_text())["counts"] == {"ok": 6, "failed": 0}
+
+
+def test_dask_executor_local_cluster(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = run_batch(notebooks=NOTEBOOKS[:2], regions=REGIONS[:2], executor="dask",
+                           scheduler=cluster.scheduler_address, out=tmp_path / "dask", progress=False)  # fmt: skip
+    assert result.counts == {"ok": 3, "failed": 1, "skipped": 0}
+    assert result.exit_code == 1
+    records = mf.all_records(tmp_path / "dask")
+    assert {r["worker_pid"] for r in records}.isdisjoint({os.getpid()})  # ran in the Dask worker process
+    assert (tmp_path / "dask" / "440100" / "ok" / "curve.png").is_file()
+    assert (tmp_path / "dask" / "index.html").is_file()

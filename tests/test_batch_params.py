@@ -1,0 +1,128 @@
+"""Checks that happen before anything runs: parameters, types, dates, regions, unsafe names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from analysis.batch import params as bp
+from analysis.batch.runner import run_batch
+from analysis.cli import main
+from analysis.config import NATION_CODE
+
+FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
+OK = str(FIXTURES / "ok.ipynb")
+
+
+def test_read_parameters_cell():
+    nb = bp.read_notebook(OK)
+    assert nb.name == "ok"
+    assert nb.parameters["region"].default == "000000"
+    assert nb.parameters["scale"].default == 1.5
+    assert nb.parameters["region"].help.startswith("GB/T 2260 code")
+    assert set(nb.parameters) == {"region", "output_dir", "lang", "scale", "start_date", "pause"}
+
+
+def test_unknown_parameter_is_an_error(tmp_path):
+    with pytest.raises(bp.ParameterError, match="unknown parameter 'colour'.*declares"):
+        run_batch(notebooks=OK, regions="440100", parameters={"colour": "red"}, out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # nothing ran, nothing was created
+
+
+def test_unknown_parameter_cli_exit_2(tmp_path, capsys):
+    code = main(["batch", "--notebooks", OK, "--regions", "440100", "-p", "colour", "red", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "unknown parameter 'colour'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("scale", "abc", "cannot read 'abc' as float"),
+        ("start_date", "2016-13-01", "not a date"),
+        ("region", "440100", "set by the runner"),
+        ("output_dir", "x", "set by the runner"),
+    ],
+)
+def test_bad_values_rejected(tmp_path, name, raw, message):
+    with pytest.raises(bp.ParameterError, match=message):
+        run_batch(notebooks=OK, regions="440100", parameters={name: raw}, out=tmp_path / "run", progress=False)
+
+
+def test_values_typed_from_defaults():
+    nb = bp.read_notebook(OK)
+    per_nb = bp.notebook_parameters([nb], {"scale": "2", "lang": "en", "start_date": "2014-03-28"})
+    assert per_nb["ok"] == {"scale": 2.0, "lang": "en", "start_date": "2014-03-28"}
+    assert isinstance(per_nb["ok"]["scale"], float)
+    with pytest.raises(bp.ParameterError, match="expects str"):
+        bp.check_value(nb, "lang", 3)
+    with pytest.raises(bp.ParameterError, match="no selected notebook"):
+        bp.notebook_parameters([nb], {"02:lang": "en"})
+    assert bp.notebook_parameters([nb], {"ok:lang": "en"})["ok"] == {"lang": "en"}
+
+
+@pytest.mark.parametrize("region", ["../../etc", "44/../..", "..", "4401\x00", "440100\n", ".hidden", "a\\b"])
+def test_path_traversal_region_rejected(tmp_path, region):
+    with pytest.raises(bp.ParameterError, match="unsafe region"):
+        run_batch(notebooks=OK, regions=[region], out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_path_traversal_region_cli_exit_2(tmp_path, capsys):
+    assert main(["batch", "--notebooks", OK, "--regions", "../../tmp", "--out", str(tmp_path / "r")]) == 2
+    assert "unsafe region" in capsys.readouterr().err
+
+
+def test_registry_code_must_be_six_digits(monkeypatch):
+    """Even if the registry returned something odd, it could never become a path."""
+
+    class Fake:
+        @staticmethod
+        def lookup(query):
+            return type("R", (), {"code": "../44", "name_zh": "x"})()
+
+    monkeypatch.setattr(bp, "_registry", lambda: Fake)
+    with pytest.raises(bp.ParameterError, match="invalid code"):
+        bp.resolve_region("440100")
+
+
+def test_unknown_region_is_an_error(tmp_path):
+    from analysis.exceptions import RegionNotFoundError
+
+    with pytest.raises(RegionNotFoundError):
+        run_batch(notebooks=OK, regions="999999", out=tmp_path / "run", progress=False)
+
+
+def test_default_selection_is_nation_plus_31_provinces():
+    regions = bp.select_regions(level="province", include_nation=True)
+    assert regions[0].code == NATION_CODE
+    assert len(regions) == 32
+    assert all(r.code.endswith("0000") for r in regions)
+
+
+def test_level_within_selects_counties_of_a_province():
+    regions = bp.select_regions(level="county", within="44")
+    assert regions and all(r.code.startswith("44") for r in regions)
+    assert len({r.code for r in regions}) == len(regions)
+
+
+def test_notebook_keys(tmp_path):
+    with pytest.raises(bp.ParameterError, match="no notebook '07'"):
+        bp.find_notebooks("07", directory=tmp_path)
+    with pytest.raises(bp.ParameterError, match="unsafe notebook"):
+        bp.find_notebooks("../x", directory=tmp_path)
+
+
+def test_cli_needs_exactly_one_region_choice(tmp_path, capsys):
+    assert main(["batch", "--notebooks", OK, "--out", str(tmp_path / "r")]) == 2
+    assert main(["batch", "--notebooks", OK, "--regions", "440100", "--default"]) == 2
+    assert "exactly one of" in capsys.readouterr().err
+
+
+def test_unknown_executor_and_missing_scheduler(tmp_path):
+    with pytest.raises(bp.ParameterError, match="needs --scheduler"):
+        run_batch(notebooks=OK, regions="440100", executor="dask", out=tmp_path / "r", progress=False)
+    with pytest.raises(bp.ParameterError, match="unknown executor"):
+        run_batch(notebooks=OK, regions="440100", executor="slurm", out=tmp_path / "r", progress=False)
