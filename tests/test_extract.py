@@ -222,3 +222,9 @@ def test_changes_ranges_and_lists():
 def test_context_words_must_come_before_the_term():
     table = extract_indicators("全市已婚育龄妇女45.6万人,其中流动已婚育龄妇女3.2万人。")
     assert table[["indicator_key", "value"]].values.tolist() == [["mwra_count", 456_000], ["mwra_migrant", 32_000]]
+
+
+def test_value_before_term_keeps_its_hedge():
+    table = extract_indicators("累计为近3万名奖励扶助对象发放资金。")
+    assert table[["indicator_key", "value", "bound", "quote"]].values.tolist() == [
+        ["reward_assistance_recipients", 30_000, "~", "近3万名奖励扶助对象"]]

@@ -31,7 +31,7 @@ import pandas as pd
 from analysis.config import NATION_CODE
 from analysis.exceptions import AnalysisError, DataValidationError
 from analysis.extract.normalize import NormalizedText, normalize
-from analysis.extract.numbers import Number, decimals, parse_number
+from analysis.extract.numbers import NUMBER_RE, Number, decimals, parse_number
 from analysis.extract.vocabulary import COUNT_UNITS, UNIT_SIGNS, Term, Vocabulary, load_vocabulary
 
 __all__ = [
@@ -290,7 +290,6 @@ class _Statement:
     span_start: int
     span_end: int
     target: float = math.nan
-    target_decimals: int = 0
     margin: float = math.nan
     margin_decimals: int = 0
     ceiling: bool = False
@@ -392,7 +391,7 @@ def _statements(text: str, vocab: Vocabulary) -> list[_Statement]:
             if term is not None:
                 for num, year in change:
                     if _fits(term, num):
-                        used_numbers.add(num.start)
+                        used_numbers.add(num.digits_start)
                         out.append(_Statement(chain[0][0], chain[0][1], term.key, term.unit, num, chain[0][0],
                                               num.end, period=year))
                 continue
@@ -423,7 +422,7 @@ def _statements(text: str, vocab: Vocabulary) -> list[_Statement]:
                 term = _pick(vocab, text[t0:t1], text[s0:t0])
                 if term is None or not _fits(term, num):
                     continue
-                used_numbers.add(num.start)
+                used_numbers.add(num.digits_start)
                 st = _Statement(t0, t1, term.key, term.unit, num, chain[0][0], max(num.end, cmp_end))
                 if cmp_match is not None:
                     _apply_comparison(st, cmp_match)
@@ -433,12 +432,11 @@ def _statements(text: str, vocab: Vocabulary) -> list[_Statement]:
                                     if v and g.startswith(("tnum", "mnum")))
         # value before term: 6494对符合政策的夫妻办理两孩生育服务证
         starts = {t0: t1 for t0, t1 in matches}
-        for m in re.finditer(r"\d", sentence):
-            pos = m.start() + s0
-            if pos in used_numbers or (pos > 0 and (text[pos - 1].isdigit() or text[pos - 1] == ".")):
+        for m in NUMBER_RE.finditer(text, s0, s1):
+            num = parse_number(text, m.start())
+            if num is None or num.digits_start in used_numbers or num.end > s1 or num.end not in starts:
                 continue
-            num = parse_number(text, pos)
-            if num is None or num.end > s1 or num.end not in starts or not (num.sign or num.magnitude):
+            if not (num.sign or num.magnitude):
                 continue
             term = _pick(vocab, text[num.end:starts[num.end]], text[s0:num.end])
             if term is None or not _fits(term, num) or term.unit not in COUNT_UNITS:
@@ -451,7 +449,7 @@ def _apply_comparison(st: _Statement, m: re.Match[str]) -> None:
     target, _, margin = _groups(m)
     st.ceiling = m.re is _CEILING
     if target:
-        st.target, st.target_decimals = float(target), len(target.partition(".")[2])
+        st.target = float(target)
     if margin:
         st.margin, st.margin_decimals = float(margin), len(margin.partition(".")[2])
 

@@ -52,6 +52,7 @@ class Number:
     bound: str
     decimals: int
     text: str
+    digits_start: int = -1  # where the digits begin (after a hedge such as 近)
 
 
 def parse_number(text: str, pos: int) -> Number | None:
@@ -88,7 +89,7 @@ def parse_number(text: str, pos: int) -> Number | None:
         bound = _BOUND_POST[post]
     return Number(value=value, start=m.start(), end=m.end(), sign=sign, magnitude=mag,
                   approx=bound != "=", bound=bound, decimals=len(frac) - 1 if frac else 0,
-                  text=m.group(0))
+                  text=m.group(0), digits_start=num_start)
 
 
 def decimals(value: float) -> int:
