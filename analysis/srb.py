@@ -1002,7 +1002,7 @@ class Funnel(Result):
             label=label,
             transform=srb_from_share,
             overdispersion=self.params["phi"] if self.params["phi"] > 1 else None,
-            xlabel="Births" if lang == "en" else "出生数",
+            xlabel=(("Children aged 0" if lang == "en" else "0岁人口数") if proxy else ("Births" if lang == "en" else "出生数")),
             ylabel=(AGE0_LABEL if proxy else SRB_LABEL)[lang],
         )
         return ax

@@ -1,0 +1,94 @@
+"""End-to-end runs of notebooks/01_sex_ratio_trends.ipynb with papermill (kernel ``cnfp``).
+
+One run per branch: a province (given as the integer 44, as ``papermill -p region 44`` passes it), a county
+(440106 天河区) and the nation (few permutations to keep it short). Each checks the files written into
+``output_dir`` and that numbers in the narrative come from the exported tables. Also: the notebook is
+saved without outputs and its parameters cell follows the project's rules.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
+
+NOTEBOOK = NOTEBOOKS_DIR / "01_sex_ratio_trends.ipynb"
+
+papermill = pytest.importorskip("papermill")
+
+
+def _run(tmp_path, **params):
+    out_dir = tmp_path / "out"
+    executed = tmp_path / "executed.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(executed),
+        parameters={"output_dir": str(out_dir), **params},
+        kernel_name=KERNEL_NAME,
+        cwd=str(NOTEBOOKS_DIR),
+        progress_bar=False,
+    )
+    nb = nbformat.read(executed, as_version=4)
+    markdown = "\n".join(
+        o["data"]["text/markdown"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "data" in o and "text/markdown" in o["data"]
+    )
+    return out_dir, markdown
+
+
+def test_notebook_saved_clean_with_parameters_cell():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == KERNEL_NAME
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    names = [line.split("=")[0].strip() for line in code[0].source.splitlines()]
+    assert {"region", "reference_srb", "alpha", "lang", "output_dir"} <= set(names)
+    assert all("#" in line for line in code[0].source.splitlines())
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
+
+
+def test_province_run(tmp_path):
+    out, text = _run(tmp_path, region=44, lang="en", n_permutations=19)
+    params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
+    assert params["params"]["region"] == "440000"
+    for stem in ("srb_by_order_residence", "province_among_provinces_funnel", "counties_funnel_shrinkage"):
+        assert (out / f"{stem}.png").stat().st_size > 10_000
+        assert (out / f"{stem}.pdf").exists() and (out / f"{stem}.svg").exists()
+    chg = pd.read_csv(out / "srb_change_2010_2020.csv", encoding="utf-8-sig", dtype={"birth_order": str})
+    tot = chg[(chg["residence"] == "total") & (chg["birth_order"] == "all")].iloc[0]
+    assert f"{tot['srb_2010']:.1f} in 2010 to {tot['srb_2020']:.1f}" in text
+    shrunk = pd.read_csv(out / "counties_shrunk_2020.csv", encoding="utf-8-sig")
+    assert len(shrunk) > 100 and shrunk["srb_shrunk"].notna().sum() > 100
+    assert "proxy" in text
+    mfb = pd.read_csv(out / "missing_female_births.csv", encoding="utf-8-sig")
+    assert (mfb["reference_srb_per_1"] == 1.06).all()
+
+
+def test_county_run(tmp_path):
+    out, text = _run(tmp_path, region="440106", lang="zh")
+    est = pd.read_csv(
+        out / "age0_sex_ratio_vs_province_nation.csv", encoding="utf-8-sig", dtype={"region_code": str}
+    )
+    assert set(est["region_code"]) == {"440106", "440000", "000000"}
+    me = est[(est["region_code"] == "440106") & (est["census"] == 2020)].iloc[0]
+    assert me["lower"] < me["srb"] < me["upper"]
+    assert f"{me['srb']:.1f}" in text
+    assert "代理指标" in text
+    assert (out / "funnel_position.png").stat().st_size > 10_000
+
+
+def test_nation_run(tmp_path):
+    out, text = _run(tmp_path, lang="en", n_permutations=19)
+    census = pd.read_csv(out / "national_census_srb.csv", encoding="utf-8-sig")
+    assert round(census.set_index("census").loc[2020, "srb"], 2) == 112.28
+    assert "112.3" in text and "joinpoint" in text
+    for stem in ("national_trend_joinpoint", "national_srb_by_order", "province_funnel"):
+        assert (out / f"{stem}.png").exists()
+    assert (out / "national_missing_female_births.csv").exists()
