@@ -228,3 +228,9 @@ def test_value_before_term_keeps_its_hedge():
     table = extract_indicators("累计为近3万名奖励扶助对象发放资金。")
     assert table[["indicator_key", "value", "bound", "quote"]].values.tolist() == [
         ["reward_assistance_recipients", 30_000, "~", "近3万名奖励扶助对象"]]
+
+
+@pytest.mark.parametrize("year", ["2016", 16.5, True, 16])
+def test_report_year_must_be_a_year(year):
+    with pytest.raises(DataValidationError, match="report_year"):
+        extract_indicators("出生1204人。", report_year=year)

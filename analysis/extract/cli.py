@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, help="CSV file to write (UTF-8 with BOM); default: standard output")
     parser.add_argument("--report-year", type=int, help="year of the reports: resolves 今年/去年/截至9月底 "
                         "(default: a 'date:'/'year:' header line, else relative periods stay empty)")
-    parser.add_argument("--region", help="reporting area (code or name) when the text does not name it")
+    parser.add_argument("--region", help="reporting area (code or name); default: a 'region:' header line, else "
+                        "the place the text names most often")
     parser.add_argument("--vocabulary", type=Path, help="CSV of extra or changed indicator terms (same columns "
                         "as analysis/extract/vocabulary.csv)")
 

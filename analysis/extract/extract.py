@@ -21,6 +21,7 @@ import calendar
 import functools
 import html
 import math
+import numbers
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -557,6 +558,11 @@ def extract_indicators(text: str, *, vocabulary: str | Path | pd.DataFrame | Voc
     if not isinstance(text, str):
         raise DataValidationError(f"report text must be str, got {type(text).__name__}",
                                   expected="decoded text; use read_report(path) for files")
+    if report_year is not None and (isinstance(report_year, bool) or not isinstance(report_year, numbers.Integral)
+                                    or not 1900 <= int(report_year) <= 2100):
+        raise DataValidationError(f"report_year must be a year such as 2016, got {report_year!r}",
+                                  column="report_year", expected="an integer 1900-2100 or None")
+    report_year = None if report_year is None else int(report_year)
     vocab = load_vocabulary(vocabulary)
     header = parse_header(text)
     if report_year is None:
