@@ -219,7 +219,7 @@ def _boot_t(fit: _Fit, resid: np.ndarray, inv: np.ndarray, n_g: int, j: int, w: 
 # --------------------------------------------------------------------------- event study
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class EventStudyResult(Result):
     """Event-study coefficients (``table``), pooled DiD (``pooled``), pre-trend test (``pretrend``).
 
@@ -236,14 +236,19 @@ class EventStudyResult(Result):
     def title(self) -> str:
         return "Event study (continuous intensity, two-way fixed effects)"
 
+    def __repr__(self) -> str:
+        return self.summary()
+
     def summary(self) -> str:
         with pd.option_context("display.width", 120):
             return "\n".join([super().summary(), "Pooled DiD:", self.pooled.to_string(index=False),
                               "Pre-trend test:", self.pretrend.to_string(index=False)])
 
     def _refit(self, panel: pd.DataFrame, **changes: Any) -> EventStudyResult:
-        kw = {k: v for k, v in self.params.items() if k in _EVENT_KW} | changes
-        return event_study(panel, **kw)
+        kw = {k: v for k, v in self.params.items() if k in _EVENT_KW}
+        kw["intensity"] = "_intensity_raw"  # the panel keeps each unit's raw intensity
+        kw["policy_year"] = dict(zip(self.timing["region_code"], self.timing["first_affected_year"], strict=True))
+        return event_study(panel, **(kw | changes))
 
     def placebo(self, years: Sequence[int]) -> pd.DataFrame:
         """Pooled DiD with a fake common policy year, using only years before the earliest real one."""
@@ -441,8 +446,10 @@ def event_study(
     timing = d.groupby(unit)["_T"].first().rename("first_affected_year").reset_index().rename(
         columns={unit: "region_code"})
     params = {"outcome": outcome, "unit": unit, "time": time,
-              "intensity": intensity if isinstance(intensity, str) else inten.to_dict(),
-              "policy_year": policy_year, "reference": reference, "window": window, "weights": weights,
+              "intensity": intensity if isinstance(intensity, str) else f"given per unit ({len(inten)} values)",
+              "policy_year": policy_year if not isinstance(policy_year, Mapping)
+              else f"per unit ({d['_T'].min()}–{d['_T'].max()}; see .timing)",
+              "reference": reference, "window": window, "weights": weights,
               "alpha": alpha, "bootstrap": bootstrap, "bootstrap_weights": bootstrap_weights, "seed": seed,
               "start": start, "end": end, "excluded_rows": len(excluded), "years": (int(min(years)), int(max(years)))}
     boot = (f"; wild cluster bootstrap ({bootstrap_weights}, {bootstrap} reps, seed {seed})"

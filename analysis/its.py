@@ -44,7 +44,7 @@ class ExcessResult(Result):
         return "Excess over the counterfactual"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class ITSResult(Result):
     """Result of :func:`its`. ``table`` is the effects table (same as ``effects``).
 
@@ -61,6 +61,9 @@ class ITSResult(Result):
     @property
     def title(self) -> str:
         return "Interrupted time series"
+
+    def __repr__(self) -> str:
+        return self.summary()
 
     @property
     def effects(self) -> pd.DataFrame:
@@ -148,8 +151,8 @@ class ITSResult(Result):
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")
         for name, when in self.params["first_affected"].items():
             ax.axvline(when, color="C3", lw=0.8, ls=":")
-            ax.annotate(name, (when, 1), xycoords=("data", "axes fraction"), rotation=90, va="top",
-                        ha="right", fontsize="small", color="C3")
+            ax.annotate(name, (when, 0.02), xycoords=("data", "axes fraction"), rotation=90, va="bottom",
+                        ha="right", fontsize="x-small", color="C3")
         ax.set_xlabel(self.params["date"])
         ax.set_ylabel(self.params["outcome"])
         ax.legend(frameon=False, fontsize="small")

@@ -1,0 +1,62 @@
+"""End-to-end runs of notebooks/02_two_child_policy.ipynb with papermill (kernel cnfp), nation and Guangdong."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import papermill as pm
+import pytest
+
+from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
+
+NOTEBOOK = NOTEBOOKS_DIR / "02_two_child_policy.ipynb"
+
+
+def _run(tmp_path, **params):
+    out_dir = tmp_path / "out"
+    pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "run.ipynb"), parameters={"output_dir": str(out_dir), **params},
+                        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False)
+    return out_dir
+
+
+def test_notebook_saved_without_outputs_and_with_parameters_cell():
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "cnfp"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert all(not c.outputs and c.execution_count is None for c in code)
+
+
+def test_nation_end_to_end(tmp_path):
+    out = _run(tmp_path, bootstrap=99, lang="en")
+    params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
+    assert json.dumps(params).count("000000") >= 1
+    excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
+    # Observed 2016–2017 = NBS 17.86 M + 17.23 M (national_series, original vintage).
+    assert excess.loc[0, "observed"] == pytest.approx(17.86e6 + 17.23e6)
+    assert (excess["lower"] < excess["excess"]).all() and (excess["excess"] < excess["upper"]).all()
+    compare = pd.read_csv(out / "computed_vs_published.csv", encoding="utf-8-sig")
+    assert compare["source"].str.contains("BMJ 2019").any()
+    vint = pd.read_csv(out / "its_cbr_vintages.csv", encoding="utf-8-sig")
+    assert set(vint["vintage"]) == {"original", "revised"}
+    pooled = pd.read_csv(out / "did_pooled.csv", encoding="utf-8-sig")
+    assert pooled.loc[0, "n_clusters"] == 31 and "boot_p_value" in pooled
+    for name in ("its_main", "event_study", "cbr_vintages", "placebo_hk_macao"):
+        assert (out / f"{name}.png").is_file() and (out / f"{name}.pdf").is_file()
+
+
+def test_province_end_to_end(tmp_path):
+    out = _run(tmp_path, region="44", outcome="cbr", bootstrap=0)
+    eff = pd.read_csv(out / "its_effects.csv", encoding="utf-8-sig")
+    assert set(eff["interruption"]) == {"selective_2014", "universal_2016"}
+    robust = pd.read_csv(out / "robustness.csv", encoding="utf-8-sig")
+    assert robust["check"].str.contains("without 广东省").any()
+    assert not (out / "computed_vs_published.csv").exists()
+
+
+def test_prefecture_region_is_a_clear_error(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="ModelSpecificationError"):
+        _run(tmp_path, region="440100")
