@@ -234,3 +234,11 @@ def test_value_before_term_keeps_its_hedge():
 def test_report_year_must_be_a_year(year):
     with pytest.raises(DataValidationError, match="report_year"):
         extract_indicators("出生1204人。", report_year=year)
+
+
+def test_numbers_that_are_not_indicator_statements():
+    text = ("全市共有计生协会1200个,会员5.6万人;开展宣传活动300余场,发放资料20万份。出生缺陷发生率下降2个百分点。"
+            "全市出生人口中,二孩占比达到45.2%。新生儿疾病筛查率98%。流动人口占总人口3.2%。女孩2000名获得助学金。")
+    assert extract_indicators(text).empty
+    table = extract_indicators("全年共出生人口5123人,其中男孩2701人、女孩2422人。")
+    assert pairs(table) == {("births_total", 5123), ("births_male", 2701), ("births_female", 2422)}
