@@ -141,6 +141,18 @@ def test_srb_province_series_and_coverage_good(tmp_path):
     assert cov["target"].tolist() == [0.85, 0.8]
 
 
+def test_units_in_headers_are_converted_or_refused(tmp_path):
+    ok = write(tmp_path, "u.csv", "地区,年份,人口出生率（‰）,年末常住人口（万人）\n广东,2022,8.30,12656.8\n")
+    df = read_user_table(ok, as_="province_series")
+    assert df["population"].tolist() == [126_568_000.0]            # 万人 → persons
+    assert df.attrs["unit_factors"] == {"年末常住人口（万人）": 10_000}
+    cov = write(tmp_path, "t.csv", "unit,period,service,eligible,served,target (%)\nA,2020,x,10,5,85\nB,2020,x,10,5,90%\n")
+    assert read_user_table(cov, as_="coverage_records")["target"].tolist() == [0.85, 0.9]
+    bad = write(tmp_path, "b.csv", "地区,年份,人口出生率(%),出生人数(万人)\n广东,2022,0.83,1\n")
+    err = error_of(bad, as_="province_series")
+    assert "column '人口出生率(%)' (cbr): unit '%' in the header does not fit" in str(err) and err.rows == [1]
+
+
 # ------------------------------------------------------------------------------------------ bad files
 
 

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if a["blank_rows"]:
         print(f"  {len(a['blank_rows'])} blank row(s) dropped: {', '.join(map(str, a['blank_rows']))}")
     print("  columns: " + ", ".join(f"{h} → {name}" if h != name else name for h, name in a["columns"].items()))
+    for header, factor in a["unit_factors"].items():
+        print(f"  {header}: values multiplied by {factor:g} to the schema's unit")
     if a["extra_columns"]:
         print("  other columns kept as they are: " + ", ".join(a["extra_columns"]))
     if "encoding" in a:

@@ -17,8 +17,12 @@ Kinds
 ``per1000``      rate per 1000 (CBR); values in (0, 1) are refused as rates per person (0.0105).
 ``share``        proportion 0–1 (coverage target, e.g. 0.85); a column whose values all lie in (1, 100] is refused
                  as percentages, with the hint to divide by 100.
-``number``       any number ≥ 0 (e.g. population).
+``number``       any number ≥ 0 (e.g. population, in persons).
 ``text``         non-empty text.
+
+A unit in a header's trailing brackets is checked against :data:`UNITS`: ``年末常住人口（万人）`` is converted
+to persons (×10 000), ``target (%)`` to a proportion (×0.01); a unit that does not fit the column
+(``人口出生率(%)``) is an error. ``attrs["unit_factors"]`` records every conversion.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ if TYPE_CHECKING:
 from analysis.exceptions import AnalysisError
 
 __all__ = ["Field", "UserSchema", "available", "fields", "get", "key_columns", "normalize_header", "register",
-           "to_pandera"]
+           "split_header", "to_pandera"]
 
 KINDS = ("region", "period", "year", "count", "positive_count", "per100", "per1000", "share", "number", "text")
 
@@ -50,7 +54,7 @@ EXPECTED = {
     "positive_count": "a whole number ≥ 1",
     "per100": "males per 100 females, e.g. 105.2",
     "per1000": "a rate per 1000 population, e.g. 10.5",
-    "share": "a proportion between 0 and 1, e.g. 0.85",
+    "share": "a proportion between 0 and 1, e.g. 0.85 (a header marked (%) or cells such as 85% are converted)",
     "number": "a number ≥ 0",
     "text": "non-empty text",
 }
@@ -105,9 +109,28 @@ class UserSchema:
 
 def normalize_header(text: object) -> str:
     """Header as compared with aliases: NFKC, lower case, no spaces/``-``/``_``, no trailing ``(unit)``."""
+    return split_header(text)[0]
+
+
+def split_header(text: object) -> tuple[str, str | None]:
+    """(normalised name, normalised unit or None): ``年末常住人口（万人）`` → ("年末常住人口", "万人")."""
     t = unicodedata.normalize("NFKC", str(text)).strip().lower()
     t = re.sub(r"[\s\-_]+", "", t)
-    return re.sub(r"\([^()]*\)$", "", t) or t
+    m = re.fullmatch(r"(.+?)\(([^()]*)\)", t)
+    return (m.group(1), m.group(2)) if m else (t, None)
+
+
+#: Units accepted in a header's trailing brackets, per kind: normalised unit → factor to the schema's unit.
+#: A unit not listed is an error (a population "(万人)" is converted to persons; a CBR "(%)" is refused).
+UNITS: dict[str, dict[str, float]] = {
+    "count": {"人": 1, "persons": 1, "person": 1, "人数": 1, "个": 1},
+    "positive_count": {"人": 1, "persons": 1, "person": 1, "人数": 1, "个": 1},
+    "number": {"人": 1, "persons": 1, "person": 1, "万人": 10_000, "10k": 10_000, "10000persons": 10_000},
+    "per100": {"女=100": 1, "女为100": 1, "per100": 1, "per100females": 1, "malesper100females": 1},
+    "per1000": {"‰": 1, "per1000": 1, "permille": 1, "permil": 1},
+    "share": {"0-1": 1, "01": 1, "share": 1, "proportion": 1, "%": 0.01, "percent": 0.01, "百分比": 0.01},
+    "year": {"年": 1},
+}
 
 
 # ------------------------------------------------------------------------------------- pandera checks

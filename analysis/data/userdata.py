@@ -195,15 +195,17 @@ def _column_letter(i: int, excel: bool) -> str:
 
 
 def _map_headers(path: Path, schema: schemas.UserSchema, header: list[str], header_row: int, excel: bool,
-                 data_width: list[bool]) -> tuple[dict[int, str], list[str], list[str]]:
+                 data_width: list[bool]) -> tuple[dict[int, str], list[str], list[str], dict[str, float]]:
     """Column index → canonical field or original header; the headers of extra region-name columns (when
-    the region column holds codes, further columns of names are cross-checked); the other extra headers."""
+    the region column holds codes, further columns of names are cross-checked); the other extra headers;
+    field → factor for headers carrying a unit other than the schema's (万人 → ×10 000)."""
     alias_to_field = {}
     for f in schema.fields:
         for alias in (f.name, *f.aliases):
             alias_to_field[schemas.normalize_header(alias)] = f.name
     mapping: dict[int, str] = {}
     by_field: dict[str, list[int]] = {}
+    factors: dict[str, float] = {}
     problems = []
     for i, h in enumerate(header):
         if not h:
@@ -214,8 +216,17 @@ def _map_headers(path: Path, schema: schemas.UserSchema, header: list[str], head
         name = alias_to_field.get(schemas.normalize_header(h))
         if name is None:
             mapping[i] = h
-        else:
-            by_field.setdefault(name, []).append(i)
+            continue
+        by_field.setdefault(name, []).append(i)
+        unit = schemas.split_header(h)[1]
+        units = schemas.UNITS.get(schema.field(name).kind)
+        if unit is not None and units is not None:
+            if unit not in units:
+                problems.append(_Problem(h, [header_row], f"unit '{unit}' in the header does not fit",
+                                         f"{schemas.EXPECTED[schema.field(name).kind]}; units accepted in the "
+                                         f"header: {', '.join(units)}", name))
+            elif units[unit] != 1:
+                factors[name] = units[unit]
     name_cols: list[str] = []
     for name, cols in by_field.items():
         if name == "region" and len(cols) > 1:
@@ -246,15 +257,16 @@ def _map_headers(path: Path, schema: schemas.UserSchema, header: list[str], head
     if twice:
         raise _fail(path, [_Problem(None, [header_row], f"column(s) {', '.join(map(repr, twice))} appear twice",
                                     "distinct column names")])
-    return mapping, name_cols, extra_names
+    return mapping, name_cols, extra_names, factors
 
 
-def _to_number(text: str, kind: str) -> float | None:
-    """A cell as a float; None for a missing value; raises ValueError if not a number."""
+def _to_number(text: str, kind: str, factor: float = 1.0) -> float | None:
+    """A cell as a float in the schema's unit (× ``factor`` from the header's unit; a share written ``85%``
+    is 0.85 whatever the header says); None for a missing value; raises ValueError if not a number."""
     t = unicodedata.normalize("NFKC", text).strip()
     if t.lower() in MISSING:
         return None
-    scale = 1.0
+    scale = factor
     if kind == "share" and t.endswith("%"):
         t, scale = t[:-1].strip(), 0.01
     if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", t):
@@ -262,7 +274,8 @@ def _to_number(text: str, kind: str) -> float | None:
     value = float(t)
     if not np.isfinite(value):
         raise ValueError(t)
-    return value * scale
+    # round() keeps 12684.3 万人 = 126843000 persons whole despite binary floating point
+    return value if scale == 1 else round(value * scale, 9)
 
 
 def _fmt(value: Any) -> str:
@@ -298,11 +311,11 @@ class _Reader:
             self.bad.setdefault(field, set()).update(rows)
 
     # -- per kind
-    def numbers(self, field: str, kind: str) -> None:
+    def numbers(self, field: str, kind: str, factor: float = 1.0) -> None:
         values, bad = [], []
         for row, text in self.raw[field].items():
             try:
-                values.append(_to_number(text, kind))
+                values.append(_to_number(text, kind, factor))
             except ValueError:
                 values.append(None)
                 bad.append((row, text))
@@ -515,7 +528,7 @@ def read_user_table(path: str | Path, *, as_: str, sheet: str | int | None = Non
             expected=f"at most {width} cells per row, as in the header (row {header_row}); "
                      f"quote values that contain the separator")
     data_width = [any(len(c) > i and c[i] for _, c in body) for i in range(width)]
-    mapping, name_cols, extra = _map_headers(path, schema, header, header_row, excel, data_width)
+    mapping, name_cols, extra, factors = _map_headers(path, schema, header, header_row, excel, data_width)
 
     index = pd.Index([r for r, _ in body], name="row")
     cols = {name: [c[i] if i < len(c) else "" for _, c in body] for i, name in mapping.items()}
@@ -537,7 +550,7 @@ def read_user_table(path: str | Path, *, as_: str, sheet: str | int | None = Non
         elif f.kind == "text":
             reader.text(f.name)
         else:
-            reader.numbers(f.name, f.kind)
+            reader.numbers(f.name, f.kind, factors.get(f.name, 1.0))
     reader.pandera_checks()
     reader.cross_checks()
     if reader.problems:
@@ -557,6 +570,7 @@ def read_user_table(path: str | Path, *, as_: str, sheet: str | int | None = Non
         out[name] = raw[name].astype("str")
     out.attrs.update({
         "path": str(path), "schema": schema.name, "rows_read": len(body), "rows_kept": len(out),
-        "header_row": header_row, "rows_above_header": above, "blank_rows": blank, "columns": {h: name for name, h in headers.items()}, "extra_columns": extra, "verified_columns": verified, **meta,
+        "header_row": header_row, "rows_above_header": above, "blank_rows": blank, "columns": {h: name for name, h in headers.items()}, "extra_columns": extra, "verified_columns": verified,
+        "unit_factors": {headers[f]: k for f, k in factors.items()}, **meta,
     })
     return out
