@@ -141,6 +141,12 @@ def test_srb_province_series_and_coverage_good(tmp_path):
     assert cov["target"].tolist() == [0.85, 0.8]
 
 
+def test_period_of_years_written_as_floats(tmp_path):
+    df = read_user_table(write(tmp_path, "f.csv", "region,period,srb\n广东,2020.0,110\n广东,2021.0,109\n"),
+                         as_="srb")
+    assert str(df["period"].dtype) == "Int64" and df["period"].tolist() == [2020, 2021]
+
+
 def test_units_in_headers_are_converted_or_refused(tmp_path):
     ok = write(tmp_path, "u.csv", "地区,年份,人口出生率（‰）,年末常住人口（万人）\n广东,2022,8.30,12656.8\n")
     df = read_user_table(ok, as_="province_series")

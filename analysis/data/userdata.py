@@ -332,7 +332,7 @@ class _Reader:
         self.text(field)
         col = self.out[field]
         filled = col.dropna()
-        if len(filled) and filled.str.fullmatch(r"\d{4}").all():
+        if len(filled) and filled.str.fullmatch(r"\d{4}(\.0+)?").all():  # years ("2020.0" from a float column)
             self.out[field] = pd.to_numeric(col).astype("Int64")
 
     def region(self, field: str) -> None:
