@@ -239,3 +239,17 @@ def test_fresh_parquet_is_used_stale_one_is_not(tmp_path, monkeypatch):
         assert len(regions._registry().table) > 3000
     finally:
         regions._registry.cache_clear()
+
+
+def test_every_name_resolves_to_itself_or_is_reported_ambiguous(table):
+    """No unit's own Chinese name is 'not found'; a non-unique name lists the unit among its candidates."""
+    for code, name in zip(table["code"], table["name_zh"], strict=True):
+        try:
+            found = lookup(name).code
+        except AmbiguousRegionError as err:
+            assert code in err.candidates or not table.set_index("code").at[code, "in_2020"], (code, name)
+            continue
+        if found != code:  # the name is shared; the one picked is current (2020) or a province
+            t = table.set_index("code")
+            assert regions.normalize_name(name) in regions.names_of(found), (code, name, found)
+            assert t.at[found, "in_2020"] or t.at[found, "level"] == "province", (code, name, found)
