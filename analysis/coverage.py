@@ -191,8 +191,9 @@ class VsTargetResult(Result):
     alpha: float
     correction: str
 
-    def plot(self, ax: Axes | None = None, *, label: str | None = None) -> Axes:
-        """Dot-and-interval plot of each rate (in %) with its target (black tick), coloured by verdict."""
+    def plot(self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en") -> Axes:
+        """Dot-and-interval plot of each rate (in %) with its interval and target (black tick), coloured by
+        verdict; ``label`` names the column used for the unit labels."""
         ax = ax if ax is not None else plt.gca()
         t = self.table.reset_index(drop=True)
         keys = self.params.get("by") or (["unit"] if "unit" in t.columns else [])
@@ -214,7 +215,8 @@ class VsTargetResult(Result):
                 )
         ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label="target", zorder=4)
         ax.set_yticks(ypos, labels=names)
-        ax.set_xlabel("rate (%)")
+        ax.set_xlim(-2, 102)
+        ax.set_xlabel("覆盖率 (%)" if lang == "zh" else "rate (%)")
         ax.legend(frameon=False, fontsize=8)
         return ax
 

@@ -234,7 +234,7 @@ def plot_funnel(
     for i, level in enumerate(sorted(levels)):
         name = level_name(level)
         ls = styles[i % len(styles)]
-        ax.plot(grid, tf(lim[f"upper_{name}"].to_numpy()), color="0.35", ls=ls, lw=1, label=f"{name}%")
+        ax.plot(grid, tf(lim[f"upper_{name}"].to_numpy()), color="0.35", ls=ls, lw=1, label=f"{name}% limits")
         ax.plot(grid, tf(lim[f"lower_{name}"].to_numpy()), color="0.35", ls=ls, lw=1)
     ax.axhline(float(tf(np.array([target_p]))[0]), color="0.1", lw=1)
     ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)

@@ -252,3 +252,30 @@ def test_adjust_within_service_and_describe(records):
     text = coverage.describe_vs_target(res, name="unit")
     counts = res.table["verdict"].value_counts()
     assert f"**{counts.get('above', 0)} above**" in text
+
+
+def _write_records_csv(path, rng, *, encoding="gbk"):
+    """Synthetic seeded coverage records with Chinese headers (written here; not real data)."""
+    rows = []
+    for period in (2018, 2019):
+        for i in range(8):
+            n = int(rng.integers(80, 1500))
+            rows.append({"单位": f"街道{i + 1}", "年份": period, "服务项目": "婚育证明核验", "应服务人数": n,
+                         "已服务人数": int(rng.binomial(n, 0.82 + 0.02 * i)), "责任指标": 0.85})
+    pd.DataFrame(rows).to_csv(path, index=False, encoding=encoding)
+    return path
+
+
+def test_read_records_chinese_headers_gbk(tmp_path, rng):
+    path = _write_records_csv(tmp_path / "records.csv", rng)
+    df = coverage.read_records(path)
+    assert len(df) == 16 and df.attrs["rows_read"] == 16
+    assert list(coverage.RECORD_COLUMNS) == [c for c in df.columns if c in coverage.RECORD_COLUMNS]
+    res = coverage.vs_target(df, by=["service", "unit", "period"])
+    assert len(res.table) == 16
+    bad = pd.read_csv(path, encoding="gbk")
+    bad.loc[4, "应服务人数"] = 0
+    bad.loc[4, "已服务人数"] = 0
+    bad.to_csv(tmp_path / "bad.csv", index=False, encoding="gbk")
+    with pytest.raises(DataValidationError, match="row 6"):
+        coverage.read_records(tmp_path / "bad.csv")
