@@ -28,6 +28,7 @@ from matplotlib.axes import Axes
 from scipy import optimize, special, stats
 
 from analysis import funnel as _funnel
+from analysis import plots
 from analysis.exceptions import AnalysisWarning, DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
@@ -57,11 +58,6 @@ METHOD_NAMES = {
     "wilson": "Wilson score interval on the male share (score test vs reference)",
     "exact": "Clopper–Pearson interval on the male share (exact binomial test vs reference)",
     "log": "log-SRB interval, Var ln SRB = 1/M + 1/F (Wald test vs reference)",
-}
-SRB_LABEL = {"en": "Sex ratio at birth (males per 100 females)", "zh": "出生性别比（女=100）"}
-AGE0_LABEL = {
-    "en": "Sex ratio at age 0 (males per 100 females; SRB proxy)",
-    "zh": "0岁人口性别比（女=100；出生性别比代理指标）",
 }
 
 
@@ -260,7 +256,7 @@ def _counts_table(by_frame: pd.DataFrame, m: np.ndarray, f: np.ndarray) -> pd.Da
 
 def _srb_axes(ax: Axes | None, lang: str, *, proxy: bool = False) -> Axes:
     ax = ax if ax is not None else plt.gca()
-    ax.set_ylabel((AGE0_LABEL if proxy else SRB_LABEL)[lang])
+    ax.set_ylabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))
     return ax
 
 
@@ -286,7 +282,7 @@ class SRBEstimate(Result):
         ax.errorbar(srb, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1)
         ax.axvline(self.params["reference"], color="C3", lw=1, ls="--")
         ax.set_yticks(y, names)
-        ax.set_xlabel((AGE0_LABEL if proxy else SRB_LABEL)[lang])
+        ax.set_xlabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))
         return ax
 
 
@@ -585,7 +581,7 @@ class Trend(Result):
             ax.fill_between(x, fit["fitted_lower"], fit["fitted_upper"], color="C0", alpha=0.2, lw=0)
         for jp in self.params.get("joinpoints", []):
             ax.axvline(jp, color="C3", lw=0.8, ls=":")
-        ax.set_xlabel("Year" if lang == "en" else "年份")
+        ax.set_xlabel(plots.label("year", lang))
         return _srb_axes(ax, lang)
 
 
@@ -1002,8 +998,10 @@ class Funnel(Result):
             label=label,
             transform=srb_from_share,
             overdispersion=self.params["phi"] if self.params["phi"] > 1 else None,
-            xlabel=(("Children aged 0" if lang == "en" else "0岁人口数") if proxy else ("Births" if lang == "en" else "出生数")),
-            ylabel=(AGE0_LABEL if proxy else SRB_LABEL)[lang],
+            xlabel=(
+                ("Children aged 0" if lang == "en" else "0岁人口数") if proxy else plots.label("births", lang)
+            ),
+            ylabel=plots.label("age0_sex_ratio" if proxy else "srb", lang),
         )
         return ax
 
@@ -1123,7 +1121,7 @@ class Shrinkage(Result):
         ax.axvline(self.params["prior_mean_srb"], color="0.3", lw=1, ls="--")
         names = t[label].astype(str) if label else t.index.astype(str)
         ax.set_yticks(y, names)
-        ax.set_xlabel((AGE0_LABEL if proxy else SRB_LABEL)[lang])
+        ax.set_xlabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))
         ax.legend(frameon=False, fontsize=8)
         return ax
 

@@ -374,3 +374,27 @@ def test_national_2020_long_form_srb_from_counts():
     assert res["births"] == 1_212_321
     assert round(res["srb"], 2) == 112.28
     assert res["lower"] < 112.28 < res["upper"]
+
+
+def test_national_2010_long_form_and_order_from_counts():
+    """2010 census long form (NBS Tabulation 2010, table 6-1): SRB 121.21; by order 113.73 / 130.29 / 161.56,
+    the same values Jiang et al. (2017) report (data/raw/owid-datasets)."""
+    from analysis import data
+
+    births = data.load("census_births", census=2010, wide=True, residence="total", region_code="000000")
+    t = srb.estimate(births, by="birth_order").table.set_index("birth_order")
+    assert [round(t.loc[o, "srb"], 2) for o in ("all", "1", "2", "3")] == [121.21, 113.73, 130.29, 161.56]
+
+
+def test_all_counties_both_censuses_keep_missing_rows():
+    """Real county table: every row in, every row out; units without age-0 counts stay as NA (with a warning)."""
+    from analysis import data
+
+    county = data.load("county_census", level="county")
+    county["row"] = range(len(county))  # 58 units have no code (e.g. 市辖区 rows), so key on the row
+    with pytest.warns(srb.MissingCountsWarning):
+        t = srb.estimate(county, males="age0_males", females="age0_females", by="row").table
+    assert len(t) == len(county) > 5800
+    n_missing = int(county[["age0_males", "age0_females"]].isna().any(axis=1).sum())
+    assert t["srb"].isna().sum() == n_missing > 0
+    assert (t["lower"] < t["upper"]).sum() == len(t) - n_missing
