@@ -104,7 +104,9 @@ class Exporter:
     params : the run's parameters (JSON-able values), written to ``parameters.json``.
     """
 
-    def __init__(self, output_dir: str | os.PathLike[str], *, notebook: str, params: Mapping[str, Any]) -> None:
+    def __init__(
+        self, output_dir: str | os.PathLike[str], *, notebook: str, params: Mapping[str, Any]
+    ) -> None:
         from analysis import __version__
 
         self.output_dir = Path(output_dir)

@@ -1,0 +1,273 @@
+"""Theme, CJK fonts, labels, save_figure and plot helpers (analysis.plots).
+
+References: PNG size/dpi are checked against figure inches × dpi; the converted TrueType font is
+checked glyph by glyph against the original CFF font (advance widths and bounding boxes); PDF fonts
+are checked in the file itself and, where poppler is installed, with ``pdffonts``/``pdftotext``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import matplotlib as mpl
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from fontTools.pens.boundsPen import BoundsPen
+from fontTools.ttLib import TTFont
+from matplotlib import font_manager
+from PIL import Image
+
+from analysis import plots
+
+ZH_TITLE = "出生性别比（女=100）：歙县、黟县"
+
+
+@pytest.fixture(autouse=True)
+def _restore_theme():
+    """Each test sees (and leaves) matplotlib's rcParams and the label language as they were."""
+    lang = plots._state["lang"]
+    with mpl.rc_context():
+        yield
+    plots._state["lang"] = lang
+
+
+def _chinese_figure(lang: str = "zh"):
+    fig, ax = plt.subplots(figsize=plots.figsize("single"))
+    x = np.arange(2000, 2021)
+    ax.plot(x, 110 + np.sin(x) - 2, label=plots.label("observed", lang))
+    ax.set_title(ZH_TITLE)
+    ax.set_xlabel(plots.label("year", lang))
+    ax.set_ylabel(plots.label("srb", lang))
+    ax.set_yticks([108, 110, 112], ["一〇八", "−110", "一一二"])
+    ax.axhline(0.0 - 1.0, color="k")
+    ax.legend(title="图例 Legend −1")
+    return fig
+
+
+def _glyph_warnings(fig, formats=("png", "pdf", "svg")) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for fmt in formats:
+            fig.savefig(io.BytesIO(), format=fmt)
+    return [str(w.message) for w in caught if "Glyph" in str(w.message)]
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_chinese_labels_render_without_missing_glyph_warnings(lang):
+    plots.set_theme(lang)
+    assert _glyph_warnings(_chinese_figure(lang)) == []
+
+
+def test_glyph_check_detects_a_missing_cjk_font():
+    """Control for the test above: with a Latin-only font the same figure does warn."""
+    plots.set_theme("zh")
+    fig = _chinese_figure()
+    with mpl.rc_context({"font.family": ["DejaVu Sans"]}):
+        for text in fig.findobj(mpl.text.Text):
+            text.set_fontfamily(["DejaVu Sans"])
+        assert any("missing from font" in m for m in _glyph_warnings(fig))
+
+
+def test_every_label_renders_in_both_languages():
+    plots.set_theme("zh")
+    fig, ax = plt.subplots()
+    for i, key in enumerate(plots.label_keys()):
+        ax.text(0, i, plots.label(key, "zh") + " / " + plots.label(key, "en"))
+    assert _glyph_warnings(fig, formats=("png",)) == []
+
+
+def test_registered_cjk_font_has_truetype_outlines_and_covers_chinese():
+    family = plots.register_cjk_font()
+    path = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    with TTFont(path, lazy=True) as font:
+        assert "glyf" in font and "CFF " not in font
+        cmap = font.getBestCmap()
+    assert all(ord(c) in cmap for c in "出生性别比歙黟县（）：、")
+
+
+def test_truetype_conversion_keeps_metrics_of_the_original_font():
+    """Reference: the packaged CFF font itself — same advance widths, bounding boxes within 2 units."""
+    original_path = plots._packaged_font_path()
+    converted_path = plots._truetype_version(original_path, 0)
+    with TTFont(original_path, lazy=True) as orig, TTFont(converted_path, lazy=True) as conv:
+        # glyph names differ (the TrueType copy has no 'post' names); glyph ids must not
+        ids = [{cp: f.getGlyphID(n) for cp, n in f.getBestCmap().items()} for f in (orig, conv)]
+        assert ids[0] == ids[1]
+        og, cg = orig.getGlyphSet(), conv.getGlyphSet()
+        for char in "A出性别黟%1−":
+            gid = ids[0][ord(char)]
+            a, b = og[orig.getGlyphName(gid)], cg[conv.getGlyphName(gid)]
+            assert a.width == b.width
+            pens = [BoundsPen(og), BoundsPen(cg)]
+            a.draw(pens[0])
+            b.draw(pens[1])
+            assert np.allclose(pens[0].bounds, pens[1].bounds, atol=2), char
+
+
+def test_set_theme_settings():
+    plots.set_theme("en", context="talk")
+    rc = mpl.rcParams
+    assert rc["pdf.fonttype"] == 42 and rc["svg.fonttype"] == "none"
+    assert rc["font.family"] == ["DejaVu Sans", plots.register_cjk_font()]
+    assert rc["font.size"] == pytest.approx(8 * 1.6)
+    assert tuple(rc["figure.figsize"]) == (3.5, pytest.approx(3.5 * 0.72))
+    assert rc["axes.prop_cycle"].by_key()["color"][:2] == ["#0072B2", "#D55E00"]
+    assert plots.label("year") == "Year"
+    with pytest.raises(ValueError, match="lang"):
+        plots.set_theme("fr")
+    with pytest.raises(ValueError, match="context"):
+        plots.set_theme("zh", context="poster")
+
+
+def test_figsize():
+    assert plots.figsize("double", aspect=0.5) == (7.2, 3.6)
+    assert plots.figsize(5.0) == pytest.approx((5.0, 3.6))
+    with pytest.raises(ValueError):
+        plots.figsize("triple")
+
+
+def test_label_dictionary():
+    assert plots.label("srb", "zh") == "出生性别比（女=100）"
+    assert plots.label("srb", "en") == "Sex ratio at birth (males per 100 females)"
+    assert plots.label("cbr", "zh") == "粗出生率（‰）"
+    assert "proxy" in plots.label("age0_sex_ratio", "en")
+    assert "代理" in plots.label("age0_sex_ratio", "zh") or "近似" in plots.label("age0_sex_ratio", "zh")
+    for key in plots.label_keys():
+        assert re.search(r"[\u4e00-\u9fff]", plots.label(key, "zh")), key
+        assert plots.label(key, "en").isascii() or "–" in plots.label(key, "en"), key
+    with pytest.raises(KeyError, match="known keys: .*srb"):
+        plots.label("sbr", "zh")
+    with pytest.raises(ValueError):
+        plots.label("srb", "de")
+
+
+def test_save_figure_writes_png_pdf_svg(tmp_path):
+    plots.set_theme("zh")
+    fig = _chinese_figure()
+    paths = plots.save_figure(fig, tmp_path / "trend.png", dpi=300, bbox_inches=None)
+    assert [p.name for p in paths] == ["trend.png", "trend.pdf", "trend.svg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "trend.pdf",
+        "trend.png",
+        "trend.svg",
+    ]  # no temp left
+
+    with Image.open(paths[0]) as img:
+        assert img.info["dpi"] == pytest.approx((300, 300), abs=0.1)
+        w, h = fig.get_size_inches()
+        assert img.size == (round(w * 300), round(h * 300))
+
+    pdf = paths[1].read_bytes()
+    assert b"/FontFile2" in pdf and b"/CIDFontType2" in pdf  # TrueType (Type 42) outlines, embedded
+    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKsc-Regular", pdf)
+    assert b"/ToUnicode" in pdf and b"CreationDate" not in pdf
+
+    svg = paths[2].read_text(encoding="utf-8")
+    assert ZH_TITLE in svg  # text kept as text
+    assert "Noto Sans CJK SC" in svg and "<dc:date>" not in svg
+
+
+def test_save_figure_is_deterministic(tmp_path):
+    plots.set_theme("zh")
+    first = plots.save_figure(_chinese_figure(), tmp_path / "a" / "fig")
+    second = plots.save_figure(_chinese_figure(), tmp_path / "b" / "fig.svg")
+    for p, q in zip(first, second, strict=True):
+        assert p.name == q.name and p.read_bytes() == q.read_bytes(), p.name
+
+
+def test_save_figure_keeps_other_dots_and_checks_arguments(tmp_path):
+    fig, ax = plt.subplots()
+    assert [p.name for p in plots.save_figure(fig, tmp_path / "srb.v2", formats=("png",), dpi=200)] == [
+        "srb.v2.png"
+    ]
+    with pytest.raises(ValueError, match="at least 200"):
+        plots.save_figure(fig, tmp_path / "x", dpi=150)
+    with pytest.raises(ValueError, match="formats"):
+        plots.save_figure(fig, tmp_path / "x", formats=("jpg",))
+    assert not list(tmp_path.glob("x*"))
+
+
+@pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils (pdffonts) not installed")
+def test_pdf_opens_in_poppler_with_embedded_truetype_font(tmp_path):
+    plots.set_theme("zh")
+    pdf = plots.save_figure(_chinese_figure(), tmp_path / "fig", formats=("pdf",))[0]
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True)
+    assert "Mismatch" not in fonts.stderr and "Error" not in fonts.stderr
+    cjk = [line for line in fonts.stdout.splitlines() if "NotoSansCJK" in line]
+    assert cjk and "CID TrueType" in cjk[0] and " yes yes yes " in cjk[0]
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
+    assert "出生性别比" in text.stdout and text.stderr == ""
+
+
+def test_ci_errorbar_draws_the_interval():
+    fig, ax = plt.subplots()
+    plots.ci_errorbar(ax, [1, 2], [105.0, 110.0], [103.0, 107.5], [107.0, 112.0], label="SRB")
+    segments = ax.collections[0].get_segments()
+    assert [tuple(s[:, 1]) for s in segments] == [(103.0, 107.0), (107.5, 112.0)]
+    with pytest.raises(ValueError, match="lower <= est <= upper"):
+        plots.ci_errorbar(ax, [1], [100.0], [101.0], [102.0])
+    with pytest.raises(ValueError, match="same length"):
+        plots.ci_errorbar(ax, [1, 2], [100.0, 1.0], [99.0], [102.0, 3.0])
+
+
+def test_ci_band_shades_between_bounds():
+    fig, ax = plt.subplots()
+    assert plots.ci_band(ax, [0, 1, 2], [1.0, 2.0, 3.0], [0.5, 1.5, 2.5], [1.5, 2.5, 3.5]) is ax
+    verts = ax.collections[0].get_paths()[0].vertices
+    assert verts[:, 1].min() == 0.5 and verts[:, 1].max() == 3.5
+    assert ax.collections[0].get_facecolor()[0][:3] == pytest.approx(
+        mpl.colors.to_rgb(ax.lines[0].get_color())
+    )
+
+
+def test_add_reference_line():
+    fig, ax = plt.subplots()
+    plots.add_reference_line(ax, 107.0, "正常上限 107")
+    assert list(ax.lines[0].get_ydata()) == [107.0, 107.0]
+    assert [t.get_text() for t in ax.texts] == ["正常上限 107"]
+
+
+def test_policy_lines_on_year_and_date_axes():
+    fig, ax = plt.subplots()
+    ax.plot([2010, 2020], [1, 2])
+    plots.policy_lines(ax, ["2016-01-01", "2014-07-01", 2021], ["全面二孩", None, "三孩"])
+    xs = [line.get_xdata()[0] for line in ax.lines[1:]]
+    assert xs == pytest.approx([2016.0, 2014 + 181 / 365, 2021.0])  # 181 days before 1 July 2014
+    assert [t.get_text() for t in ax.texts] == ["全面二孩", "三孩"]
+
+    fig, ax = plt.subplots()
+    ax.plot(pd.to_datetime(["2010-01-01", "2020-01-01"]), [1, 2])
+    plots.policy_lines(ax, [pd.Timestamp("2016-01-01")], ["2016"])
+    assert ax.lines[1].get_xdata()[0] == pytest.approx(mdates.date2num(pd.Timestamp("2016-01-01")))
+    with pytest.raises(ValueError, match="labels"):
+        plots.policy_lines(ax, ["2016-01-01"], ["a", "b"])
+
+
+def test_sample_figure_is_journal_sized(tmp_path):
+    """A realistic figure (seeded synthetic series with CI band and policy lines) saves at 3.5 in wide."""
+    rng = np.random.default_rng(20261124)
+    print("seed 20261124")
+    plots.set_theme("zh")
+    years = np.arange(2000, 2024)
+    est = 118 - 0.35 * (years - 2000) + rng.normal(0, 0.6, years.size)
+    fig, ax = plt.subplots()
+    plots.ci_band(
+        ax, years, est, est - 1.5, est + 1.5, label=plots.label("observed"), band_label=plots.label("ci95")
+    )
+    plots.add_reference_line(ax, 107, plots.label("normal_srb"))
+    plots.policy_lines(ax, ["2016-01-01"], [plots.label("universal_two_child_2016")])
+    ax.set(xlabel=plots.label("year"), ylabel=plots.label("srb"), title="合成数据示例")
+    ax.legend()
+    png = plots.save_figure(fig, tmp_path / "sample", formats=("png",))[0]
+    with Image.open(png) as img:
+        width_in = img.size[0] / img.info["dpi"][0]
+    assert 3.0 < width_in < 3.8
+    assert Path(png).stat().st_size > 10_000
