@@ -389,6 +389,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "fitted": ("拟合值", "Fitted"),
     "counterfactual": ("反事实（无政策变化）", "Counterfactual (no policy change)"),
     "estimate": ("估计值", "Estimate"),
+    "odds_ratio": ("比值比（OR）", "Odds ratio"),
+    "difference": ("差值", "Difference"),
     "ci95": ("95%置信区间", "95% CI"),
     "limits95": ("95%控制限", "95% control limits"),
     "limits998": ("99.8%控制限", "99.8% control limits"),
@@ -475,6 +477,9 @@ def save_figure(
 
 
 # ------------------------------------------------------------------------------------------- helpers
+_LABEL_BOX = {"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5}  # keeps labels legible
+
+
 def _as_arrays(*values: Any) -> list[np.ndarray]:
     arrays = [np.asarray(v, dtype=float) for v in values]
     if len({a.shape for a in arrays}) != 1:
@@ -547,6 +552,7 @@ def add_reference_line(
             va="bottom",
             fontsize=mpl.rcParams["xtick.labelsize"],
             color=color,
+            bbox=_LABEL_BOX,
         )
     return ax
 
@@ -606,5 +612,6 @@ def policy_lines(
                 va="top",
                 fontsize=mpl.rcParams["xtick.labelsize"],
                 color=color,
+                bbox=_LABEL_BOX,
             )
     return ax
