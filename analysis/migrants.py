@@ -33,6 +33,7 @@ __all__ = [
     "change",
     "rank",
     "subunits",
+    "rankings",
     "profile",
     "describe_profile",
     "plot_ranking",
@@ -158,6 +159,24 @@ def rank(table: pd.DataFrame, *, by: str = "share", ascending: bool = False) -> 
     out = table.copy()
     out["rank"] = out[by].rank(ascending=ascending, method="min").astype("Int64")
     return out.sort_values(["rank", "region_code"], na_position="last").reset_index(drop=True)
+
+
+def rankings(data: pd.DataFrame | None = None, *, census: int = 2020, by: str = "share") -> pd.DataFrame:
+    """Every province, prefecture and county with its 2010/2020 shares and change (:func:`change`) and two
+    ranks by ``by`` in ``census`` (1 = highest): ``rank_national`` among units of the same level and
+    ``rank_in_province`` among units of the same level in the same province. Units without a value stay
+    unranked (NA), never dropped."""
+    if census not in (2010, 2020):
+        raise AnalysisError(f"census must be 2010 or 2020, got {census!r}")
+    ch = change(data)
+    ch = ch[ch["level"] != "nation"].copy()
+    col = f"{by}_{census}"
+    if col not in ch.columns:
+        raise AnalysisError(f"cannot rank by {by!r}: no column {col!r}")
+    ch["rank_national"] = ch.groupby("level")[col].rank(ascending=False, method="min").astype("Int64")
+    ch["rank_in_province"] = ch.groupby(["level", "province_code"])[col].rank(
+        ascending=False, method="min").astype("Int64")
+    return ch.sort_values(["level", "rank_national"], na_position="last").reset_index(drop=True)
 
 
 def subunits(region: str, data: pd.DataFrame | None = None, *, census: int = 2020) -> pd.DataFrame:

@@ -96,6 +96,18 @@ def test_change_keeps_unmatched_codes(census):
     assert np.isnan(ch.loc[ch["region_code"] == "440304", "share_2010"]).all()
 
 
+def test_rankings(census):
+    r = migrants.rankings(census)
+    assert len(r) == 2 + 3 + 12  # every province, prefecture and county kept
+    counties = r[r["level"] == "county"].sort_values("rank_national")
+    assert counties["rank_national"].tolist() == list(range(1, 13))
+    assert counties["share_2020"].is_monotonic_decreasing
+    gd = counties[counties["province_code"] == "440000"].sort_values("rank_in_province")
+    assert gd["rank_in_province"].tolist() == list(range(1, 9))
+    with pytest.raises(AnalysisError):
+        migrants.rankings(census, census=2000)
+
+
 def test_subunits(census):
     assert set(migrants.subunits("000000", census)["region_code"]) == {"110000", "440000"}
     assert set(migrants.subunits("440000", census)["region_code"]) == {"440100", "440300"}

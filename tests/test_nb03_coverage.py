@@ -55,6 +55,10 @@ def test_published_aggregates(tmp_path, region):
     vt = pd.read_csv(out_dir / "coverage_vs_target.csv")
     assert {"p_value", "p_adjusted", "verdict", "gap_pp"} <= set(vt.columns)
     assert (out_dir / "min_n_table.csv").exists() and (out_dir / "subunits_ranked.png").exists()
+    ranks = pd.read_csv(out_dir / "rankings_all_units.csv", dtype={"province_code": str})
+    assert {"rank_national", "rank_in_province"} <= set(ranks.columns)
+    if region == "44":
+        assert set(ranks["province_code"]) == {"440000"}
 
 
 def test_county_with_user_records(tmp_path, rng):
