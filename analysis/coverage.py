@@ -243,7 +243,8 @@ def vs_target(
     ((1 − alpha) Wilson or exact interval), target, gap_pp, gap_lower_pp, gap_upper_pp (rate − target in
     percentage points, with the interval), p_value (exact binomial), p_adjusted (``correction`` across all
     rows, or within each group of ``adjust_within`` columns, e.g. per service), verdict: 'above' / 'below' when
-    p_adjusted < alpha, otherwise 'not distinguishable'.
+    p_adjusted < alpha, otherwise 'not distinguishable' (with the default one-sided ``'greater'`` a unit can only
+    be 'above' or 'not distinguishable'; use ``'less'`` or ``'two-sided'`` to find units that fall short).
     """
     if not 0 < alpha < 1:
         raise ModelSpecificationError(f"alpha must be between 0 and 1, got {alpha}")
