@@ -55,6 +55,9 @@ def test_province_end_to_end(tmp_path):
     robust = pd.read_csv(out / "robustness.csv", encoding="utf-8-sig")
     assert robust["check"].str.contains("without 广东省").any()
     assert not (out / "computed_vs_published.csv").exists()
+    # Excess births come from a births model (CBR x population) even when the main outcome is the CBR.
+    excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
+    assert (excess["lower"] < excess["upper"]).all()
 
 
 def test_prefecture_region_is_a_clear_error(tmp_path):
