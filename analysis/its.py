@@ -245,6 +245,12 @@ def its(
         raise DataValidationError("negative count", rows=rows(y < 0), column=outcome,
                                   expected=f"counts >= 0 for family {family!r}")
 
+    if pd.api.types.is_float_dtype(df[date]):
+        vals = df[date]
+        if vals.isna().any() or not (vals == vals.round()).all():
+            raise DataValidationError("years must be whole numbers", rows=rows(vals.isna() | (vals != vals.round())),
+                                      column=date, expected="int years (annual) or dates (monthly)")
+        df = df.assign(**{date: vals.astype(int)})
     if pd.api.types.is_integer_dtype(df[date]):
         frequency = "annual"
         keys = df[date].astype(int)

@@ -247,3 +247,23 @@ def test_adjacent_interruptions_collinear_slopes_rejected_then_selectable(rng):
     assert list(r.effects["term"]) == ["level", "level", "slope"]
     with pytest.raises(ModelSpecificationError, match="not interruptions"):
         its(df, outcome="births", date="year", interruptions={"a": 2015, "b": 2016}, slope_change=["c"])
+
+
+def test_float_years_accepted_when_whole_and_rejected_otherwise(rng):
+    df = _annual(rng, changes={2016: 1.1})
+    a = its(df.assign(year=df["year"].astype(float)), outcome="births", date="year", interruptions={"u": 2016})
+    b = its(df, outcome="births", date="year", interruptions={"u": 2016})
+    assert a.effects["estimate"].tolist() == pytest.approx(b.effects["estimate"].tolist(), rel=1e-12)
+    with pytest.raises(DataValidationError, match="whole numbers"):
+        its(df.assign(year=df["year"] + 0.5), outcome="births", date="year", interruptions={"u": 2016})
+
+
+def test_monthly_excess_with_date_strings(sicily):
+    r = its(sicily, outcome="aces", date="date", interruptions={"ban": "2005-01-01"}, offset="stdpop",
+            seasonality=2, slope_change=False)
+    ex = r.excess("2005-01", "2005-12").table.iloc[0]
+    assert ex["periods"] == 12
+    assert ex["observed"] == sicily.loc[sicily["year"] == 2005, "aces"].sum()
+    assert ex["lower"] < ex["excess"] < ex["upper"] < 0
+    with pytest.raises(ModelSpecificationError, match="no period"):
+        r.excess("2010-01", "2010-12")
