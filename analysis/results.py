@@ -40,6 +40,10 @@ class Result:
     def __str__(self) -> str:
         return self.summary()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython's text/plain form: the summary, not the dataclass dump."""
+        printer.text(self.title if cycle else self.summary())
+
     def _repr_html_(self) -> str:
         head = f"<p><b>{self.title}</b> — {self.method}</p>"
         return head + self.table.to_html(index=False, max_rows=60, float_format=lambda x: f"{x:.4g}")
