@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 from scipy import optimize, stats
 
 from analysis.exceptions import DataValidationError, ModelSpecificationError
@@ -153,6 +154,8 @@ class ITSResult(Result):
             ax.axvline(when, color="C3", lw=0.8, ls=":")
             ax.annotate(name, (when, 0.02), xycoords=("data", "axes fraction"), rotation=90, va="bottom",
                         ha="right", fontsize="x-small", color="C3")
+        if self.params["frequency"] == "annual":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(self.params["date"])
         ax.set_ylabel(self.params["outcome"])
         ax.legend(frameon=False, fontsize="small")
