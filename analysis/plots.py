@@ -35,6 +35,7 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
 
 from analysis.outputs import atomic_path
 
@@ -86,7 +87,7 @@ def _packaged_font_path() -> Path:
     return path
 
 
-def _find_system_cjk_font(exclude: Path) -> tuple[Path, int] | None:
+def _find_system_cjk_font(exclude: Sequence[Path]) -> tuple[Path, int] | None:
     """First regular-weight system font of a family in :data:`CJK_FAMILIES` (not under ``exclude``)."""
     for family in CJK_FAMILIES:
         for entry in font_manager.fontManager.ttflist:
@@ -95,7 +96,7 @@ def _find_system_cjk_font(exclude: Path) -> tuple[Path, int] | None:
                 entry.name == family
                 and entry.style == "normal"
                 and font_manager.weight_dict.get(entry.weight, entry.weight) == 400
-                and exclude not in fname.parents
+                and not any(folder in fname.parents for folder in exclude)
                 and fname.is_file()
             ):
                 return fname, int(getattr(entry, "index", 0))
@@ -223,13 +224,17 @@ def _format2_glyph_names(font: Any) -> list[str]:
     return names  # type: ignore[return-value]
 
 
+def _font_cache_dir() -> Path:
+    return Path(mpl.get_cachedir()) / "cnfp-fonts"
+
+
 def _truetype_version(src: Path, index: int) -> Path:
     """Path of a TrueType-outline copy of ``src`` (built once, cached in matplotlib's cache folder)."""
     stat = src.stat()
     key = hashlib.sha256(
         f"{src.resolve()}|{index}|{stat.st_size}|{stat.st_mtime_ns}|{_CONVERTER_VERSION}".encode()
     ).hexdigest()[:16]
-    cache = Path(mpl.get_cachedir()) / "cnfp-fonts"
+    cache = _font_cache_dir()
     dst = cache / f"{src.stem}-{index}-{key}.ttf"
     if dst.is_file():
         return dst
@@ -258,10 +263,10 @@ def register_cjk_font(path: str | os.PathLike[str] | None = None) -> str:
         src, index = Path(path), 0
     else:
         packaged = _packaged_font_path()
-        found = _find_system_cjk_font(exclude=packaged.parent)
+        found = _find_system_cjk_font(exclude=(packaged.parent, _font_cache_dir()))
         src, index = found if found is not None else (packaged, 0)
-    usable = _truetype_version(src, index) if _is_cff(src, index) else src
-    family = font_manager.FontProperties(fname=usable).get_name()
+    usable, face = (_truetype_version(src, index), 0) if _is_cff(src, index) else (src, index)
+    family = font_manager.ttfFontProperty(FT2Font(usable, face_index=face)).name
     mgr = font_manager.fontManager
     if not any(Path(e.fname) == usable for e in mgr.ttflist):
         mgr.addfont(usable)
@@ -408,7 +413,7 @@ def label_keys() -> list[str]:
 
 
 def label(key: str, lang: Literal["zh", "en"] | None = None) -> str:
-    """Axis/legend label for ``key`` in ``lang`` (default: the language of the last :func:`set_theme`).
+    """Axis/legend label for ``key`` in ``lang`` (default: language of the last :func:`set_theme`, else "en").
 
     Raises KeyError listing the known keys for an unknown key.
     """

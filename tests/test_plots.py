@@ -93,6 +93,26 @@ def test_registered_cjk_font_has_truetype_outlines_and_covers_chinese():
     assert all(ord(c) in cmap for c in "出生性别比歙黟县（）：、")
 
 
+def test_a_system_cjk_font_is_preferred_to_the_packaged_one(tmp_path, monkeypatch):
+    """A (fake) system 'Noto Sans CJK SC' — here a copy of the cached TrueType version — wins."""
+    system_font = tmp_path / "NotoSansCJKsc-System.ttf"
+    shutil.copyfile(plots._truetype_version(plots._packaged_font_path(), 0), system_font)
+    mgr = font_manager.fontManager
+    entry = font_manager.FontEntry(fname=str(system_font), name="Noto Sans CJK SC", weight=400)
+    monkeypatch.setattr(mgr, "ttflist", [*mgr.ttflist, entry])
+    monkeypatch.setitem(plots._state, "cjk_family", None)
+    try:
+        assert plots._find_system_cjk_font(
+            exclude=(plots._packaged_font_path().parent, plots._font_cache_dir())
+        ) == (system_font, 0)
+        assert plots.register_cjk_font() == "Noto Sans CJK SC"
+        found = font_manager.findfont(font_manager.FontProperties(family="Noto Sans CJK SC"))
+        assert Path(found) == system_font
+    finally:
+        monkeypatch.undo()
+        mgr._findfont_cached.cache_clear()
+
+
 def test_truetype_conversion_keeps_metrics_of_the_original_font():
     """Reference: the packaged CFF font itself — same advance widths, bounding boxes within 2 units."""
     original_path = plots._packaged_font_path()
