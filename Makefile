@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name cnfp --display-name "Python (cnfp toolkit)" >/dev/null
+	$(BIN)/python -c "from analysis.plots import register_cjk_font; print('CJK font:', register_cjk_font())"
 	@touch $(STAMP)
 
 setup: $(STAMP) ## create .venv, install the project and its pinned dependencies, register the 'cnfp' kernel
