@@ -86,6 +86,10 @@ def test_each_notebook_starts_from_a_clean_state(batch):
         leaked = json.loads((batch.run_dir / code / "mutates" / "leaked.json").read_text())
         assert leaked == {"builtins": None, "module": None, "env": None, "rc": 1.5, "user_ns": False}
     assert all(r["warm_kernel"] for r in records)
+    # every kernel is its own process with fresh random state (a fork would otherwise repeat draws)
+    draws = [json.loads((batch.run_dir / c / "mutates" / "draw.json").read_text()) for c in REGIONS]
+    assert len({d["pid"] for d in draws}) == len(REGIONS)
+    assert len({d["numpy"] for d in draws}) == len(REGIONS)
 
 
 def test_manifest_contents(batch):
@@ -102,7 +106,8 @@ def test_manifest_contents(batch):
     assert run["packages"]["pandas"] and run["packages"]["analysis"].startswith("0.")
     assert run["status"] == "ok" and run["error"] is None
     assert run["duration_s"] > 0 and run["start"].endswith("+00:00")
-    assert {o["path"] for o in run["outputs"]} == {"440100/ok.ipynb", "440100/ok.html", "440100/ok/summary.csv", "440100/ok/curve.png"}
+    assert {o["path"] for o in run["outputs"]} == {"440100/ok.ipynb", "440100/ok.html", "440100/ok/summary.csv",
+                                                   "440100/ok/curve.png"}  # fmt: skip
     assert runs[("440300", "raises")]["status"] == "failed"
     assert "ValueError" in runs[("440300", "raises")]["error"]
 

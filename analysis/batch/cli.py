@@ -51,8 +51,6 @@ def run(args: argparse.Namespace) -> int:
         raise AnalysisError("choose the regions with exactly one of --regions, --level/--all or --default")
     if args.within and not args.level:
         raise AnalysisError("--within needs --level (province, prefecture or county)")
-    if args.default and args.notebooks is None and args.level:
-        raise AnalysisError("--default already selects the nation and all provinces")
     params: dict[str, str] = {}
     for name, value in args.parameter:
         if name in params:

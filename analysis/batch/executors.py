@@ -8,6 +8,7 @@ crashes its worker is reported as failed and the others go on.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,14 +34,22 @@ def _crash_record(spec: RunSpec, exc: BaseException) -> dict[str, Any]:
 
 
 class LocalExecutor:
-    """A pool of ``jobs`` worker processes (spawned), each with its own warm-kernel fork server."""
+    """A pool of ``jobs`` worker processes (spawned) sharing one warm-kernel fork server.
+
+    The fork server starts here, so its imports overlap with planning and with the pool's start-up.
+    """
 
     def __init__(self, *, jobs: int | None = None, warm: bool = True, **_: Any) -> None:
         self.jobs = int(jobs or os.cpu_count() or 1)
         if self.jobs < 1:
             raise ParameterError(f"--jobs must be at least 1, got {jobs}")
-        self.warm = warm
+        self.warm = warm and sys.platform != "win32"
         self._pool = None
+        self._server = None
+        if self.warm:
+            from analysis.batch.kernels import ForkServer
+
+            self._server = ForkServer()
 
     def run(self, specs: list[RunSpec]) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
         import multiprocessing as mp
@@ -48,11 +57,16 @@ class LocalExecutor:
 
         if not specs:
             return
+        # fork where possible: workers inherit papermill/nbconvert imported once here (the parent has
+        # no threads yet); spawn elsewhere
+        method = "fork" if sys.platform == "linux" else "spawn"
+        if method == "fork":
+            warm_worker(None)
         self._pool = ProcessPoolExecutor(
             max_workers=min(self.jobs, len(specs)),
-            mp_context=mp.get_context("spawn"),
+            mp_context=mp.get_context(method),
             initializer=warm_worker,
-            initargs=(self.warm,),
+            initargs=(self._server.socket_path if self._server else None,),
         )
         futures = {self._pool.submit(run_one, spec): spec for spec in specs}
         for fut in as_completed(futures):
@@ -66,6 +80,9 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
 
 class DaskExecutor:

@@ -1,9 +1,9 @@
 """Warm kernels that are still fresh processes: a fork server and a jupyter_client provisioner.
 
 Starting a plain ``ipykernel`` costs ≈ 1.5 s and importing pandas/statsmodels/seaborn in it ≈ 2 s more,
-for every notebook. Here each batch worker starts one *fork server* (``python -m
-analysis.batch.kernels``) that imports the heavy libraries (and preloads the processed data tables)
-once, then waits. For every notebook the :class:`ForkServerProvisioner` asks it to ``fork()``: the
+for every notebook. Here a batch starts one *fork server* (``python -m analysis.batch.kernels
+SOCKET``) that imports the heavy libraries (and preloads the processed data tables) once, then waits;
+the local pool's workers share it (``CNFP_FORK_SERVER``), a Dask worker starts its own. For every notebook the :class:`ForkServerProvisioner` asks it to ``fork()``: the
 child is a brand-new process (new pid, new interpreter state, empty IPython namespace, default
 matplotlib rcParams, fresh random seeds) that already has the modules in memory, and it becomes an
 ``ipykernel`` listening on the connection file jupyter_client wrote. Nothing one notebook does can
@@ -13,10 +13,10 @@ The provisioner is used through :class:`WarmKernelManager` (``kernel_manager_cla
 nbclient/papermill). If the kernelspec runs a different Python than this process (another
 environment) it falls back to the ordinary subprocess launch, so results never depend on the trick.
 
-Protocol (one JSON object per line): the server prints ``{"ready": pid}`` once warm; each request
-``{"connection_file", "cwd", "env"}`` is answered with ``{"pid": child_pid}``. When its stdin closes
-(the worker ended, even by ``kill -9``) the server kills its live children and exits; children also
-watch their parent (``JPY_PARENT_PID``) and exit when it goes.
+Protocol (one JSON object per line): the server prints ``{"ready": pid}`` on stdout once warm; each
+connection to its Unix socket sends ``{"connection_file", "cwd", "env"}`` and gets ``{"pid": child_pid}``.
+When its stdin closes (its owner ended, even by ``kill -9``) the server kills its live children and
+exits; children also watch their parent (``JPY_PARENT_PID``) and exit when it goes.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def _preload(modules: tuple[str, ...], *, data: bool) -> None:
     for name in modules:
         try:
             importlib.import_module(name)
-        except ImportError:
-            continue
+        except Exception as exc:  # noqa: BLE001 - a broken module fails in the notebook, not here
+            print(f"fork server: not preloaded {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not data:
         return
     try:
@@ -100,11 +100,12 @@ def _preload(modules: tuple[str, ...], *, data: bool) -> None:
         return
 
 
-def _child(request: dict[str, Any], proto_fd: int, parent_pid: int) -> None:
+def _child(request: dict[str, Any], close_fds: list[int], parent_pid: int) -> None:
     """Become an ipykernel (runs in the forked child; never returns)."""
     status = 1
     try:
-        os.close(proto_fd)
+        for fd in close_fds:
+            os.close(fd)
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_DFL)
         env = dict(request["env"])
@@ -141,30 +142,53 @@ def _child(request: dict[str, Any], proto_fd: int, parent_pid: int) -> None:
         os._exit(status)
 
 
-def serve(*, data: bool = True) -> None:
-    """Run the fork server on stdin/stdout (``python -m analysis.batch.kernels``)."""
+def serve(socket_path: str, *, data: bool = True) -> None:
+    """Run the fork server (``python -m analysis.batch.kernels SOCKET``).
+
+    Listens on the Unix socket ``socket_path`` (one request per connection); prints ``{"ready": pid}``
+    on stdout once warm; exits, killing its live kernels, when its stdin closes.
+    """
+    import selectors
+    import socket
+
     os.environ.setdefault("MPLBACKEND", _INLINE_BACKEND)
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-    proto_fd = os.dup(1)
-    os.dup2(2, 1)  # stray prints of imported modules must not corrupt the protocol
-    proto = os.fdopen(proto_fd, "w", buffering=1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch runner's business
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    listener.listen(64)  # clients may connect (and wait) while we are still importing
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # stray prints of imported modules must not corrupt the protocol
     light = os.environ.get("CNFP_BATCH_PRELOAD", "full") == "light"
     _preload(LIGHT_MODULES if light else PRELOAD_MODULES, data=data and not light)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
-    children: set[int] = set()
     proto.write(json.dumps({"ready": os.getpid()}) + "\n")
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(request, proto_fd, os.getppid())
-        children = {p for p in children if _alive(p)} | {pid}
-        proto.write(json.dumps({"pid": pid}) + "\n")
+    proto.close()
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    sel.register(sys.stdin, selectors.EVENT_READ)
+    children: set[int] = set()
+    running = True
+    while running:
+        for key, _ in sel.select():
+            if key.fileobj is sys.stdin:
+                running = bool(sys.stdin.readline())
+                continue
+            conn, _ = listener.accept()
+            with conn, conn.makefile("rw", encoding="utf-8") as fh:
+                line = fh.readline()
+                if not line.strip():
+                    continue
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _child(request, [listener.fileno(), conn.fileno()], os.getppid())
+                children = {p for p in children if _alive(p)} | {pid}
+                fh.write(json.dumps({"pid": pid}) + "\n")
+                fh.flush()
     for pid in children:
         _kill(pid)
+    listener.close()
 
 
 def _alive(pid: int) -> bool:
@@ -186,45 +210,41 @@ def _kill(pid: int) -> None:
 
 # --------------------------------------------------------------------------- client side
 
+#: Environment variable naming the socket of a shared fork server (set for the local pool's workers).
+SOCKET_ENV = "CNFP_FORK_SERVER"
+
 
 class ForkServer:
-    """Handle on one fork-server process (one per batch worker process)."""
+    """Start and own a fork-server process (one per batch; Dask workers start their own)."""
 
     def __init__(self, *, data: bool = True) -> None:
-        cmd = [sys.executable, "-m", "analysis.batch.kernels"] + ([] if data else ["--no-data"])
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
+        import tempfile
+
+        self._dir = tempfile.mkdtemp(prefix="cnfp-fork-")
+        self.socket_path = os.path.join(self._dir, "s")
+        cmd = [sys.executable, "-m", "analysis.batch.kernels", self.socket_path] + ([] if data else ["--no-data"])
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self._lock = threading.Lock()
         self._ready: int | None = None
-
-    def _readline(self) -> dict[str, Any]:
-        line = self._proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"kernel fork server exited with status {self._proc.poll()}")
-        return json.loads(line)
 
     def wait_ready(self) -> int:
         """Block until the server has imported everything; return its pid."""
         with self._lock:
             if self._ready is None:
-                self._ready = int(self._readline()["ready"])
+                line = self._proc.stdout.readline()
+                if not line:
+                    raise RuntimeError(f"kernel fork server exited with status {self._proc.poll()}")
+                self._ready = int(json.loads(line)["ready"])
             return self._ready
 
-    def spawn(self, *, connection_file: str, cwd: str, env: dict[str, str], log: str | None = None) -> int:
-        """Fork a fresh kernel process; return its pid."""
-        self.wait_ready()
-        request = {"connection_file": connection_file, "cwd": cwd, "env": env, "log": log}
-        with self._lock:
-            self._proc.stdin.write(json.dumps(request) + "\n")
-            self._proc.stdin.flush()
-            return int(self._readline()["pid"])
+    def spawn(self, **request: Any) -> int:
+        return spawn_kernel(self.socket_path, **request)
 
     def alive(self) -> bool:
         return self._proc.poll() is None
 
     def close(self) -> None:
-        """Close stdin (the server kills its children and exits) and wait for it."""
+        """Close stdin (the server kills its kernels and exits) and wait for it."""
         if self._proc.stdin and not self._proc.stdin.closed:
             self._proc.stdin.close()
         try:
@@ -232,6 +252,38 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def spawn_kernel(
+    socket_path: str, *, connection_file: str, cwd: str, env: dict[str, str], log: str | None = None, wait: float = 300
+) -> int:
+    """Ask the fork server at ``socket_path`` for a fresh kernel process; return its pid."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(socket_path)
+            break
+        except ConnectionRefusedError:
+            sock.close()
+            raise RuntimeError(f"the kernel fork server at {socket_path} is gone") from None
+        except FileNotFoundError:  # not listening yet
+            sock.close()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no kernel fork server at {socket_path}") from None
+            time.sleep(0.05)
+    request = {"connection_file": connection_file, "cwd": cwd, "env": env, "log": log}
+    with sock, sock.makefile("rw", encoding="utf-8") as fh:
+        fh.write(json.dumps(request) + "\n")
+        fh.flush()
+        line = fh.readline()
+    if not line:
+        raise RuntimeError("the kernel fork server closed the connection (did it die?)")
+    return int(json.loads(line)["pid"])
 
 
 _SERVER: ForkServer | None = None
@@ -239,12 +291,19 @@ _SERVER_LOCK = threading.Lock()
 
 
 def fork_server() -> ForkServer:
-    """This process's fork server, started on first use (and restarted if it died)."""
+    """This process's own fork server, started on first use (and restarted if it died)."""
     global _SERVER
     with _SERVER_LOCK:
         if _SERVER is None or not _SERVER.alive():
             _SERVER = ForkServer()
         return _SERVER
+
+
+def _spawn(**request: Any) -> int:
+    shared = os.environ.get(SOCKET_ENV)
+    if shared:
+        return spawn_kernel(shared, **request)
+    return fork_server().spawn(**request)
 
 
 def shutdown_fork_server() -> None:
@@ -301,13 +360,20 @@ class ForkServerProvisioner(LocalProvisioner):
     """Launch the kernel as a child forked from the warm fork server (see module docstring)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        import asyncio
+
         if not _same_python(cmd):
             return await super().launch_kernel(cmd, **kwargs)
         cwd = str(kwargs.get("cwd") or Path.cwd())
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
-        pid = fork_server().spawn(
-            connection_file=self.parent.connection_file, cwd=cwd, env=env, log=os.environ.get("CNFP_KERNEL_LOG")
-        )
+        try:
+            pid = await asyncio.to_thread(
+                _spawn, connection_file=self.parent.connection_file, cwd=cwd, env=env,
+                log=os.environ.get("CNFP_KERNEL_LOG"),
+            )  # fmt: skip
+        except (OSError, RuntimeError) as exc:
+            self.log.warning("warm kernel unavailable (%s); starting a plain kernel", exc)
+            return await super().launch_kernel(cmd, **kwargs)
         self.process = _ForkedKernel(pid)
         # the kernel stays in the batch's process group, so `kill -9 -<pgid>` or Ctrl-C ends it too;
         # signals from jupyter_client (interrupt, kill) go to the kernel alone
@@ -388,4 +454,4 @@ def _uuid() -> str:
 
 
 if __name__ == "__main__":
-    serve(data="--no-data" not in sys.argv[1:])
+    serve(sys.argv[1], data="--no-data" not in sys.argv[2:])

@@ -68,12 +68,12 @@ def _html_exporter():
     return _HTML
 
 
-def warm_worker(warm: bool = True) -> None:
-    """Process-pool initializer: start the fork server and import papermill/nbconvert once."""
-    if warm and sys.platform != "win32":
-        from analysis.batch.kernels import fork_server
+def warm_worker(fork_socket: str | None = None) -> None:
+    """Process-pool initializer: use the batch's shared fork server; import papermill/nbconvert once."""
+    if fork_socket:
+        from analysis.batch.kernels import SOCKET_ENV
 
-        fork_server()
+        os.environ[SOCKET_ENV] = fork_socket
     import papermill  # noqa: F401
 
     _html_exporter()
@@ -94,7 +94,11 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _run_one(spec: RunSpec) -> dict[str, Any]:
+    import logging
+
     import papermill as pm
+
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # parameters were checked strictly already
 
     run_dir = Path(spec.run_dir)
     region_dir = run_dir / spec.region_code

@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.batch import main
+
+sys.exit(main())

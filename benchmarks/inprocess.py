@@ -1,0 +1,61 @@
+"""Run a notebook's code in this very process for many regions: the lower limit of any batch runner.
+
+``python -m benchmarks.inprocess NOTEBOOK OUT CODE [CODE ...]`` prints JSON with the import time (the
+notebook's first code cell after the parameters, run once) and the seconds per region. Each region gets
+a fresh IPython namespace (``shell.reset``); modules, caches and matplotlib state are shared — exactly
+what a warm kernel must *not* share, which is why this is a limit and not a runner.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def code_cells(path: Path) -> tuple[list[str], list[str]]:
+    """(cells before and including the parameters cell, cells after it) as source strings."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    idx = next((i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])), -1)
+    return [c.source for c in cells[: idx + 1]], [c.source for c in cells[idx + 1 :]]
+
+
+def run(notebook: Path, out: Path, codes: list[str]) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    head, body = code_cells(notebook)
+    t0 = time.perf_counter()
+    errors = {}
+    for src in head + body[:1]:  # the imports, once: the limit assumes they are already done
+        res = shell.run_cell(src, silent=True)
+        if not res.success:
+            errors["imports"] = repr(res.error_in_exec or res.error_before_exec)
+    imports_s = time.perf_counter() - t0
+    per_region = {}
+    for code in codes:
+        shell.reset(new_session=False)
+        t = time.perf_counter()
+        params = f"region = {code!r}\noutput_dir = {str(out / code)!r}\n"
+        for src in head + [params] + body:
+            res = shell.run_cell(src, silent=True)
+            if not res.success:
+                errors[code] = repr(res.error_in_exec or res.error_before_exec)
+                break
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        per_region[code] = time.perf_counter() - t
+    return {"imports_s": imports_s, "per_region_s": per_region, "errors": errors}
+
+
+if __name__ == "__main__":
+    nb_path, out_dir, *region_codes = sys.argv[1:]
+    print(json.dumps(run(Path(nb_path), Path(out_dir), region_codes)))
