@@ -11,8 +11,8 @@ Derived figures (goals from the batch issue):
 - speedup = a / b (goal ≥ 8);
 - b / (c / cores) (goal ≤ 1.5);
 - per-notebook overhead of b = (b × jobs − c) / n: worker seconds per notebook beyond the analysis itself,
-  start-up of the pool included (goal ≤ 0.3 s); also the mean of the per-run ``duration_s`` minus the
-  mean in-process seconds per region (without pool start-up). With 2 jobs on a machine that others use,
+  start-up of the pool included (goal ≤ 0.3 s); also the median of the per-run ``duration_s`` minus the
+  mean in-process seconds per region (the steady state, without start-up). With 2 jobs on a machine that others use,
   b's workers share the cores with them, so (b1) — the runner with one worker — gives the cleaner
   overhead: (b1 − c) / n.
 """
@@ -54,7 +54,8 @@ def _timed(fn) -> dict:
     before = _load()
     t = time.perf_counter()
     extra = fn() or {}
-    return {"seconds": round(time.perf_counter() - t, 2), "load_before": before, "load_after": _load(), **extra}
+    return {"seconds": round(time.perf_counter() - t, 2), "load_before": before, "load_after": _load(),
+            "when": datetime.now(UTC).isoformat(timespec="seconds"), **extra}  # fmt: skip
 
 
 def mode_papermill_cli(notebook: Path, codes: list[str], out: Path) -> dict:
@@ -93,11 +94,14 @@ def mode_inprocess(notebook: Path, codes: list[str], out: Path) -> dict:
             "errors": res["errors"]}  # fmt: skip
 
 
-def run(notebook: Path, n: int, jobs: int, skip: set[str]) -> dict:
+def run(notebook: Path, n: int, jobs: int, skip: set[str], previous: dict | None = None) -> dict:
+    """Measure the modes not in ``skip``; skipped modes keep their numbers from ``previous`` (same
+    notebook, counties and jobs), each with its own time and load."""
     codes = counties(n)
     work = BENCH_DIR / "work" / notebook.stem
     shutil.rmtree(work, ignore_errors=True)
-    modes: dict[str, dict] = {}
+    same = previous and previous["regions"] == codes and previous["jobs"] == jobs
+    modes: dict[str, dict] = {k: {"when": previous["when"], **v} for k, v in previous["modes"].items()} if same else {}
     if "c" not in skip:
         print(f"(c) in-process, {len(codes)} counties ...", flush=True)
         modes["c_inprocess"] = _timed(lambda: mode_inprocess(notebook, codes, work / "c"))
@@ -121,14 +125,14 @@ def run(notebook: Path, n: int, jobs: int, skip: set[str]) -> dict:
     if b and c:
         derived["b_over_c_per_core"] = round(b / (c / jobs), 2)
         derived["overhead_per_notebook_s"] = round((b * jobs - c) / len(codes), 3)
-        derived["overhead_per_run_excl_startup_s"] = round(
-            modes["b_runner"]["mean_run_s"] - modes["c_inprocess"]["mean_region_s"], 3
+        derived["overhead_per_run_median_s"] = round(
+            modes["b_runner"]["median_run_s"] - modes["c_inprocess"]["mean_region_s"], 3
         )
     b1 = modes.get("b1_runner_1job", {}).get("seconds")
     if b1 and c:
         derived["overhead_per_notebook_1job_s"] = round((b1 - c) / len(codes), 3)
-        derived["overhead_per_run_1job_excl_startup_s"] = round(
-            modes["b1_runner_1job"]["mean_run_s"] - modes["c_inprocess"]["mean_region_s"], 3
+        derived["overhead_per_run_1job_median_s"] = round(
+            modes["b1_runner_1job"]["median_run_s"] - modes["c_inprocess"]["mean_region_s"], 3
         )
     return {
         "notebook": str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook),
@@ -149,11 +153,12 @@ def write_markdown(results: list[dict], path: Path) -> None:
              "(the machine has the cores shown; other work on it inflates every number).", ""]  # fmt: skip
     for r in results:
         kind = "stand-in notebook" if r["stand_in"] else "study notebook"
-        lines += [f"## `{r['notebook']}` ({kind}), {r['n_regions']} counties, jobs={r['jobs']}, {r['when']}", "",
-                  "| mode | seconds | s / notebook | load | failed |", "|---|---:|---:|---|---:|"]  # fmt: skip
-        for name, m in r["modes"].items():
+        lines += [f"## `{r['notebook']}` ({kind}), {r['n_regions']} counties, jobs={r['jobs']}", "",
+                  "| mode | seconds | s / notebook | load | failed | measured |",
+                  "|---|---:|---:|---|---:|---|"]  # fmt: skip
+        for name, m in sorted(r["modes"].items()):
             lines.append(f"| {name} | {m['seconds']:.1f} | {m['seconds'] / r['n_regions']:.2f} | "
-                         f"{m['load_before']} → {m['load_after']} | {m.get('failed', 0)} |")  # fmt: skip
+                         f"{m['load_before']} → {m['load_after']} | {m.get('failed', 0)} | {m.get('when', r['when'])} |")  # fmt: skip
         lines.append("")
         for k, v in r["derived"].items():
             lines.append(f"- {k}: {v}")
@@ -172,9 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     notebook = (STANDIN if args.standin else args.notebook).resolve()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    result = run(notebook, args.n, args.jobs, {s.strip() for s in args.skip.split(",") if s.strip()})
     path = BENCH_DIR / "results.json"
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    key = str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook)
+    before = next((r for r in previous if r["notebook"] == key), None)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    result = run(notebook, args.n, args.jobs, skip, before)
     results = [r for r in previous if r["notebook"] != result["notebook"]] + [result]
     path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_markdown(results, BENCH_DIR / "results.md")

@@ -53,6 +53,9 @@ def test_failure_does_not_stop_the_others(batch):
     assert (t.loc[t["status"] != "failed", "status"] == "ok").all()
     assert batch.exit_code == 1
     assert batch.counts == {"ok": 8, "failed": 1, "skipped": 0}
+    text = batch.summary()
+    assert "8 ok, 1 failed, 0 skipped" in text
+    assert "440300 深圳市 raises: ValueError: deliberate failure for 440300" in text
 
 
 def test_failed_notebook_kept_with_error_banner(batch):

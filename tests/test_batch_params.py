@@ -126,3 +126,16 @@ def test_unknown_executor_and_missing_scheduler(tmp_path):
         run_batch(notebooks=OK, regions="440100", executor="dask", out=tmp_path / "r", progress=False)
     with pytest.raises(bp.ParameterError, match="unknown executor"):
         run_batch(notebooks=OK, regions="440100", executor="slurm", out=tmp_path / "r", progress=False)
+
+
+def test_one_batch_per_output_folder(tmp_path):
+    from analysis.batch.runner import _RunLock
+    from analysis.exceptions import AnalysisError
+
+    (tmp_path / "run").mkdir()
+    held = _RunLock(tmp_path / "run")
+    try:
+        with pytest.raises(AnalysisError, match="another batch is writing"):
+            run_batch(notebooks=OK, regions="440100", out=tmp_path / "run", progress=False, warm=False)
+    finally:
+        held.release()

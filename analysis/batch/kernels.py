@@ -35,7 +35,7 @@ from typing import Any
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
-from traitlets import DottedObjectName, Type
+from traitlets import DottedObjectName, Type, default
 
 #: Modules imported once by the fork server (missing ones are skipped: the study modules are optional).
 PRELOAD_MODULES: tuple[str, ...] = (
@@ -68,6 +68,13 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "analysis.migrants",
 )
 
+#: Caches filled once in the fork server (module, function, args): the region registry's index and the
+#: CJK font in matplotlib's font manager (no rcParams change: each kernel still applies its own theme).
+WARMUPS: tuple[tuple[str, str, tuple], ...] = (
+    ("analysis.data.regions", "lookup", ("000000",)),
+    ("analysis.plots", "register_cjk_font", ()),
+)
+
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
@@ -88,6 +95,11 @@ def _preload(modules: tuple[str, ...], *, data: bool) -> None:
             print(f"fork server: not preloaded {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not data:
         return
+    for module, func, args in WARMUPS:
+        try:
+            getattr(importlib.import_module(module), func)(*args)
+        except Exception as exc:  # noqa: BLE001 - an optimisation only
+            print(f"fork server: warm-up {module}.{func} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     try:
         from analysis.config import PROCESSED_DIR
 
@@ -395,7 +407,18 @@ class ForkServerProvisioner(LocalProvisioner):
 
 class WarmKernelClient(AsyncKernelClient):
     """Client whose readiness check does not idle: jupyter_client always waits 0.2 s of IOPub silence
-    after ``kernel_info``; nbclient ignores messages of other requests anyway, so 20 ms suffice."""
+    after ``kernel_info``; nbclient ignores messages of other requests anyway, so 20 ms suffice. Its
+    sockets retry connecting every 10 ms (zmq's default is 100 ms) while the new kernel binds."""
+
+    @default("context")
+    def _context_default(self) -> Any:
+        import zmq
+        import zmq.asyncio
+
+        self._created_context = True
+        ctx = zmq.asyncio.Context()
+        ctx.setsockopt(zmq.RECONNECT_IVL, 10)
+        return ctx
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         import asyncio

@@ -130,9 +130,12 @@ def outputs_complete(run_dir: Path, record: dict[str, Any]) -> bool:
     )
 
 
-def write_manifest(run_dir: Path, *, run: dict[str, Any]) -> Path:
-    """``manifest.json``: the batch's own description (``run``) and every run record."""
-    records = all_records(run_dir)
+def write_manifest(run_dir: Path, *, run: dict[str, Any], records: list[dict[str, Any]] | None = None) -> Path:
+    """``manifest.json``: the batch's own description (``run``) and every run record (read from disk
+    unless given)."""
+    if records is None:
+        records = all_records(run_dir)
+    records = sorted(records, key=lambda r: (r["region_code"], r["notebook"]))
     manifest = {
         **run,
         "counts": {s: sum(r["status"] == s for r in records) for s in ("ok", "failed")},

@@ -55,6 +55,8 @@ class RunSpec:
 
 # --------------------------------------------------------------------------- worker side
 
+#: seconds between rewrites of manifest.json while a batch runs (it is always written at the end)
+MANIFEST_EVERY_S = 5.0
 _RUN_LOCK = threading.Lock()  # papermill/nbclient per process: one run at a time (Dask may use threads)
 _HTML = None
 
@@ -198,14 +200,26 @@ class BatchResult(Result):
         """0 when every run succeeded (or was up to date), 1 when any failed."""
         return 1 if self.counts.get("failed", 0) else 0
 
-    def summary(self) -> str:
+    def summary(self, *, max_failed: int = 50) -> str:
+        """Counts and run time per notebook and status, then the failed runs with their errors."""
         c = self.counts
         head = (
             f"Batch {self.run_dir}: {c.get('ok', 0)} ok, {c.get('failed', 0)} failed, "
             f"{c.get('skipped', 0)} skipped (up to date) in {self.wall_s:.1f} s"
         )
-        with pd.option_context("display.max_rows", 200, "display.width", 160, "display.max_colwidth", 70):
-            return f"{head}\n{self.table.to_string(index=False)}\nIndex: {self.index}"
+        by = self.table.pivot_table(index="notebook", columns="status", values="seconds", aggfunc="count", fill_value=0)
+        by = by.reindex(columns=["ok", "failed", "skipped"], fill_value=0).astype(int)
+        by["run seconds"] = self.table.groupby("notebook")["seconds"].sum().round(1)
+        lines = [head, by.reset_index().to_string(index=False)]
+        failed = self.table[self.table["status"] == "failed"]
+        if len(failed):
+            lines.append("Failed runs (the executed notebook shows the error):")
+            for row in failed.head(max_failed).itertuples():
+                lines.append(f"  {row.region_code} {row.region_name} {row.notebook}: {row.error}  -> {row.notebook_file}")
+            if len(failed) > max_failed:
+                lines.append(f"  ... and {len(failed) - max_failed} more (see manifest.json)")
+        lines.append(f"Index: {self.index}")
+        return "\n".join(lines)
 
 
 def plan(
@@ -317,8 +331,12 @@ def run_batch(
     exe = get_executor(executor, jobs=jobs, scheduler=scheduler, warm=warm)  # checks its arguments
     run_dir = Path(out) if out is not None else OUTPUT_DIR / datetime.now().strftime("batch-%Y%m%d-%H%M%S")
     run_dir = run_dir.resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = _RunLock(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = _RunLock(run_dir)
+    except BaseException:
+        exe.close()  # e.g. another batch holds the folder: stop the fork server we started
+        raise
     try:
         shutil.rmtree(run_dir / mf.BATCH_DIR / "tmp", ignore_errors=True)  # leftovers of a killed batch
         specs = plan(nbs, chosen, run_dir=run_dir, parameters=per_nb, kernel_name=kernel_name, timeout=timeout, warm=warm)
@@ -334,20 +352,27 @@ def run_batch(
             "regions": [asdict(r) for r in chosen],
         }
         results: dict[tuple[str, str], dict[str, Any]] = {}
+        on_disk = {(r["region_code"], r["notebook"]): r for r in mf.all_records(run_dir)}
+        for spec in todo:  # about to be redone: not finished any more
+            on_disk.pop((spec.region_code, spec.notebook), None)
         bar = _progress(len(todo), enabled=progress)
+        last_write = time.monotonic()
         try:
             for spec, record in exe.run(todo):
-                results[(spec.region_code, spec.notebook)] = record
+                key = (spec.region_code, spec.notebook)
+                results[key] = on_disk[key] = record
                 bar.set_description_str(f"{spec.region_code} {spec.region_name}".strip())
                 bar.set_postfix_str(f"{spec.notebook}: {record['status']}")
                 bar.update(1)
-                mf.write_manifest(run_dir, run=run_info)
+                if time.monotonic() - last_write > MANIFEST_EVERY_S:  # large batches: not after every run
+                    mf.write_manifest(run_dir, run=run_info, records=list(on_disk.values()))
+                    last_write = time.monotonic()
         finally:
             bar.close()
-            exe.close()
         manifest_path = mf.write_manifest(run_dir, run=run_info)
         index_path = write_index(run_dir)
     finally:
+        exe.close()
         lock.release()
     rows = []
     for spec in specs:
@@ -360,9 +385,9 @@ def run_batch(
                 "region_name": spec.region_name,
                 "notebook": spec.notebook,
                 "status": status,
-                "seconds": rec.get("duration_s") if status != "skipped" else 0.0,
+                "seconds": float(rec.get("duration_s") or 0.0) if status != "skipped" else 0.0,
                 "error": rec.get("error") or "",
-                "notebook_file": f"{spec.region_code}/{spec.notebook}.ipynb",
+                "notebook_file": str(run_dir / spec.region_code / f"{spec.notebook}.ipynb"),
             }
         )
     table = pd.DataFrame(rows)
