@@ -33,6 +33,15 @@ from matplotlib.axes import Axes
 from scipy import stats
 
 from analysis import funnel as _funnel
+from analysis.binomial import (
+    Alternative,
+    IntervalMethod,
+    binom_test,
+    check_alpha,
+    proportion_interval,
+    spreadsheet_rows,
+    validate_counts,
+)
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
@@ -64,47 +73,10 @@ RECORD_COLUMNS: dict[str, str] = {
     "target": "proportion 0–1: the responsibility target (责任指标) for that service, e.g. 0.85",
 }
 
-Alternative = Literal["greater", "less", "two-sided"]
 Correction = Literal["holm", "bh", "fdr_bh", "bonferroni", "none"]
-IntervalMethod = Literal["wilson", "exact"]
 
 
 # --------------------------------------------------------------------------------------------------- helpers
-def proportion_interval(
-    served, eligible, *, alpha: float = 0.05, method: IntervalMethod = "wilson"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Two-sided (1 − alpha) interval for served/eligible: Wilson score (default) or exact Clopper–Pearson."""
-    x = np.asarray(served, dtype=float)
-    n = np.asarray(eligible, dtype=float)
-    if method == "wilson":
-        z = stats.norm.ppf(1 - alpha / 2)
-        p = x / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-        lower = np.where(x == 0, 0.0, np.clip(centre - half, 0, 1))
-        upper = np.where(x == n, 1.0, np.clip(centre + half, 0, 1))
-        return lower, upper
-    if method == "exact":
-        lower = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
-        upper = np.where(x < n, stats.beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
-        return lower, upper
-    raise ModelSpecificationError(f"interval method must be 'wilson' or 'exact', got {method!r}")
-
-
-def _binom_p(served: np.ndarray, eligible: np.ndarray, target: np.ndarray, alternative: Alternative) -> np.ndarray:
-    """Exact binomial p-values against ``target``: P(X ≥ x), P(X ≤ x), or scipy's two-sided (minlike)."""
-    if alternative == "greater":
-        return stats.binom.sf(served - 1, eligible, target)
-    if alternative == "less":
-        return stats.binom.cdf(served, eligible, target)
-    if alternative == "two-sided":
-        return np.array(
-            [stats.binomtest(int(k), int(n), float(p)).pvalue for k, n, p in zip(served, eligible, target, strict=True)]
-        )
-    raise ModelSpecificationError(f"alternative must be 'greater', 'less' or 'two-sided', got {alternative!r}")
-
-
 def adjust_pvalues(p_values, *, method: Correction = "holm") -> np.ndarray:
     """Adjusted p-values: Holm step-down (FWER), Benjamini–Hochberg step-up (FDR), Bonferroni, or none."""
     p = np.asarray(p_values, dtype=float)
@@ -128,34 +100,24 @@ def adjust_pvalues(p_values, *, method: Correction = "holm") -> np.ndarray:
     return out
 
 
-def _int_column(df: pd.DataFrame, col: str, path: str | None) -> np.ndarray:
-    if col not in df.columns:
-        raise DataValidationError(
-            f"column {col!r} is missing (columns: {list(df.columns)})", path=path, column=col
-        )
-    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values != np.round(values)))
-    if bad.size:
-        raise DataValidationError(
-            f"{bad.size} value(s) are missing, negative or not whole numbers",
-            path=path, rows=(bad + 2).tolist(), column=col, expected="counts (whole numbers ≥ 0)",
-        )
-    return values
-
-
 def _counts(df: pd.DataFrame, served: str, eligible: str, path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    x = _int_column(df, served, path)
-    n = _int_column(df, eligible, path)
+    missing = [c for c in (served, eligible) if c not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"column {missing[0]!r} is missing (columns: {list(df.columns)})", path=path, column=missing[0]
+        )
+    x, n = (validate_counts(df[c], column=c, expected="counts (whole numbers ≥ 0)", path=path)
+            for c in (served, eligible))
     zero = np.flatnonzero(n == 0)
     if zero.size:
         raise DataValidationError(
             "eligible is 0, so no rate can be computed (remove the unit or give its denominator)",
-            path=path, rows=(zero + 2).tolist(), column=eligible, expected="eligible ≥ 1",
+            path=path, rows=spreadsheet_rows(df, zero), column=eligible, expected="eligible ≥ 1",
         )
     over = np.flatnonzero(x > n)
     if over.size:
         raise DataValidationError(
-            "more people served than eligible", path=path, rows=(over + 2).tolist(), column=served,
+            "more people served than eligible", path=path, rows=spreadsheet_rows(df, over), column=served,
             expected=f"{served} ≤ {eligible}",
         )
     return x, n
@@ -178,7 +140,7 @@ def _target_values(df: pd.DataFrame, target: str | float, path: str | None = Non
         hint = " — it looks like a percentage; divide by 100" if np.nanmax(np.abs(values[bad]), initial=0) > 1 else ""
         raise DataValidationError(
             f"target must be a proportion between 0 and 1{hint}",
-            path=path, rows=(bad + 2).tolist(), column=col, expected="e.g. 0.85 for 85 %",
+            path=path, rows=spreadsheet_rows(df, bad), column=col, expected="e.g. 0.85 for 85 %",
         )
     return values
 
@@ -246,8 +208,7 @@ def vs_target(
     p_adjusted < alpha, otherwise 'not distinguishable' (with the default one-sided ``'greater'`` a unit can only
     be 'above' or 'not distinguishable'; use ``'less'`` or ``'two-sided'`` to find units that fall short).
     """
-    if not 0 < alpha < 1:
-        raise ModelSpecificationError(f"alpha must be between 0 and 1, got {alpha}")
+    alpha = check_alpha(alpha)
     path = data.attrs.get("path")
     x, n = _counts(data, served, eligible, path)
     tgt = _target_values(data, target, path)
@@ -275,7 +236,7 @@ def vs_target(
     tgt = work["target"].to_numpy(dtype=float)
     rate = x / n
     lower, upper = proportion_interval(x, n, alpha=alpha, method=interval)
-    p = _binom_p(x, n, tgt, alternative)
+    p = binom_test(x, n, tgt, alternative=alternative)
     if adjust_within is None:
         p_adj = adjust_pvalues(p, method=correction)
     else:
@@ -520,7 +481,7 @@ def _min_eligible(rate: float, target: float, alpha: float, limit: int) -> float
     hi = int(min(limit, max(200, 4 * guess + 200)))
     n = np.arange(1, hi + 1, dtype=float)
     x = np.round(rate * n)
-    sig = stats.binom.sf(x - 1, n, target) < alpha
+    sig = binom_test(x, n, target, alternative="greater") < alpha
     if not sig[-1]:
         return float("nan")
     not_sig = np.flatnonzero(~sig)
@@ -572,10 +533,10 @@ def check_reported(
         implied_target = t if not math.isnan(t) else (r - g if not math.isnan(g) else float("nan"))
         consistent = (abs(implied_margin - g) <= tol + 1e-9) if not (math.isnan(t) or math.isnan(g)) else None
         p_value = float("nan")
-        if e is not None and not math.isnan(implied_target):
+        if e is not None and 0 <= implied_target <= 100:
             n_e = int(float(e))
             served = round(r / 100 * n_e)
-            p_value = float(stats.binom.sf(served - 1, n_e, implied_target / 100))
+            p_value = float(binom_test(served, n_e, implied_target / 100, alternative="greater"))
         min_n = (_min_eligible(r / 100, implied_target / 100, alpha, n_limit)
                  if not math.isnan(implied_target) else float("nan"))
         rows.append({
@@ -630,12 +591,12 @@ def validate_records(df: pd.DataFrame, *, path: str | None = None) -> pd.DataFra
     for col in ("unit", "period", "service"):
         empty = np.flatnonzero(df[col].isna().to_numpy() | (df[col].astype(str).str.strip() == "").to_numpy())
         if empty.size:
-            raise DataValidationError("empty value", path=path, rows=(empty + 2).tolist(), column=col)
+            raise DataValidationError("empty value", path=path, rows=spreadsheet_rows(df, empty), column=col)
     x, n = _counts(df, "served", "eligible", path)
     tgt = _target_values(df, "target", path)
     dup = np.flatnonzero(df.duplicated(["unit", "period", "service"], keep=False).to_numpy())
     if dup.size:
-        raise DataValidationError("duplicated unit × period × service", path=path, rows=(dup + 2).tolist(),
+        raise DataValidationError("duplicated unit × period × service", path=path, rows=spreadsheet_rows(df, dup),
                                   column="unit", expected="one row per unit, period and service")
     out = df.copy()
     out["unit"] = out["unit"].astype(str)

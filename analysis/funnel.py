@@ -23,6 +23,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy import stats
 
+from analysis.binomial import validate_counts
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 
 __all__ = ["level_name", "limits", "estimate_overdispersion", "classify", "plot_funnel"]
@@ -30,6 +31,7 @@ __all__ = ["level_name", "limits", "estimate_overdispersion", "classify", "plot_
 DEFAULT_LEVELS: tuple[float, ...] = (0.95, 0.998)
 #: Share Winsorised in each tail when phi is estimated (Spiegelhalter 2005 uses 10 %).
 WINSOR_SHARE = 0.10
+_N_EXPECTED = "denominators (counts) ≥ 1"
 
 Overdispersion = float | Literal["estimate"] | None
 
@@ -53,17 +55,18 @@ def _check_target(target_p: float) -> float:
     return target_p
 
 
-def _as_n(n, name: str = "n") -> np.ndarray:
-    arr = np.asarray(n, dtype=float).reshape(-1)
-    bad = np.flatnonzero(~np.isfinite(arr) | (arr <= 0) | (arr != np.round(arr)))
+def _observed_and_n(observed, n) -> tuple[np.ndarray, np.ndarray]:
+    """Event counts and their denominators, validated: same length, n whole ≥ 1, 0 ≤ observed ≤ n."""
+    n_arr = validate_counts(n, column="n", expected=_N_EXPECTED, minimum=1)
+    obs = np.asarray(observed, dtype=float).reshape(-1)
+    if obs.shape != n_arr.shape:
+        raise ModelSpecificationError(f"observed has {obs.size} values but n has {n_arr.size}")
+    bad = np.flatnonzero(~np.isfinite(obs) | (obs < 0) | (obs > n_arr))
     if bad.size:
         raise DataValidationError(
-            f"{bad.size} value(s) are not positive whole numbers: {arr[bad[:5]].tolist()}",
-            rows=(bad + 2).tolist(),
-            column=name,
-            expected="denominators (counts) ≥ 1",
+            "observed counts must lie between 0 and n", rows=(bad + 2).tolist(), column="observed"
         )
-    return arr
+    return obs, n_arr
 
 
 def _exact_quantile(p: float, n: np.ndarray, target_p: float) -> np.ndarray:
@@ -101,7 +104,7 @@ def limits(
     """
     levels = _check_levels(levels)
     target_p = _check_target(target_p)
-    n_arr = _as_n(n)
+    n_arr = validate_counts(n, column="n", expected=_N_EXPECTED, minimum=1)
     phi = _resolve_phi(overdispersion, observed, n_arr, target_p)
     out = {"n": n_arr.astype(np.int64), "target": np.full(n_arr.shape, target_p)}
     for level in levels:
@@ -147,15 +150,7 @@ def estimate_overdispersion(observed, n, target_p: float) -> float:
     target_p = _check_target(target_p)
     if not 0 < target_p < 1:
         raise ModelSpecificationError("over-dispersion cannot be estimated for a target of exactly 0 or 1")
-    n_arr = _as_n(n)
-    obs = np.asarray(observed, dtype=float).reshape(-1)
-    if obs.shape != n_arr.shape:
-        raise ModelSpecificationError(f"observed has {obs.size} values but n has {n_arr.size}")
-    bad = np.flatnonzero(~np.isfinite(obs) | (obs < 0) | (obs > n_arr))
-    if bad.size:
-        raise DataValidationError(
-            "observed counts must lie between 0 and n", rows=(bad + 2).tolist(), column="observed"
-        )
+    obs, n_arr = _observed_and_n(observed, n)
     if obs.size < 2:
         raise ModelSpecificationError("over-dispersion needs at least two units")
     z = (obs / n_arr - target_p) / np.sqrt(target_p * (1 - target_p) / n_arr)
@@ -177,15 +172,7 @@ def classify(
     Returns ``n``, ``observed``, ``proportion``, ``target``, the limits and ``position_<L>`` ∈
     {"inside", "above", "below"} per level. A unit exactly on a limit counts as inside.
     """
-    n_arr = _as_n(n)
-    obs = np.asarray(observed, dtype=float).reshape(-1)
-    if obs.shape != n_arr.shape:
-        raise ModelSpecificationError(f"observed has {obs.size} values but n has {n_arr.size}")
-    bad = np.flatnonzero(~np.isfinite(obs) | (obs < 0) | (obs > n_arr))
-    if bad.size:
-        raise DataValidationError(
-            "observed counts must lie between 0 and n", rows=(bad + 2).tolist(), column="observed"
-        )
+    obs, n_arr = _observed_and_n(observed, n)
     lim = limits(n_arr, target_p, levels=levels, overdispersion=overdispersion, observed=obs)
     prop = obs / n_arr
     lim.insert(1, "observed", obs)
@@ -221,7 +208,7 @@ def plot_funnel(
         if col not in data.columns:
             raise DataValidationError(f"column {col!r} not in data (columns: {list(data.columns)})", column=col)
     levels = _check_levels(levels)
-    n_pts = _as_n(data[x].to_numpy(), name=x)
+    n_pts = validate_counts(data[x].to_numpy(), column=x, expected=_N_EXPECTED, minimum=1)
     p_pts = data[y].to_numpy(dtype=float)
     tf = transform if transform is not None else (lambda v: np.asarray(v, dtype=float))
     ax = ax if ax is not None else plt.gca()

@@ -29,6 +29,7 @@ from scipy import optimize, special, stats
 
 from analysis import funnel as _funnel
 from analysis import plots
+from analysis.binomial import binom_test, check_alpha, proportion_interval, spreadsheet_rows, validate_counts
 from analysis.exceptions import AnalysisWarning, DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
@@ -61,6 +62,9 @@ METHOD_NAMES = {
 }
 
 
+_BIRTHS = "whole numbers of births ≥ 0"
+
+
 class MissingCountsWarning(AnalysisWarning):
     """Some rows have missing birth counts; their estimates are NA (the rows are kept)."""
 
@@ -81,13 +85,6 @@ def share_from_srb(srb):
     """SRB (males per 100 females) → male share (0–1)."""
     srb = np.asarray(srb, dtype=float)
     return srb / (100.0 + srb)
-
-
-def _check_alpha(alpha: float) -> float:
-    alpha = float(alpha)
-    if not 0 < alpha < 1:
-        raise ModelSpecificationError(f"alpha must lie strictly between 0 and 1, got {alpha}")
-    return alpha
 
 
 def _check_srb_reference(reference: float, name: str = "reference") -> float:
@@ -117,29 +114,9 @@ def _require(data: pd.DataFrame, cols: Sequence[str], what: str = "data") -> Non
         )
 
 
-def _count_column(data: pd.DataFrame, col: str) -> np.ndarray:
-    """A column of birth counts as float (NA → nan); negative / non-whole / non-numeric values raise."""
-    raw = data[col]
-    values = pd.to_numeric(raw, errors="coerce")
-    bad_text = np.flatnonzero(values.isna().to_numpy() & raw.notna().to_numpy())
-    if bad_text.size:
-        raise DataValidationError(
-            f"non-numeric values {raw.iloc[bad_text[:5]].tolist()}",
-            rows=(bad_text + 2).tolist(),
-            column=col,
-            expected="whole numbers of births ≥ 0",
-        )
-    arr = values.to_numpy(dtype=float, na_value=np.nan)
-    with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero((arr < 0) | (np.isfinite(arr) & (arr != np.round(arr))) | np.isinf(arr))
-    if bad.size:
-        raise DataValidationError(
-            f"{bad.size} value(s) are negative or not whole numbers: {arr[bad[:5]].tolist()}",
-            rows=(bad + 2).tolist(),
-            column=col,
-            expected="whole numbers of births ≥ 0",
-        )
-    return arr
+def _births(data: pd.DataFrame, col: str) -> np.ndarray:
+    """Birth counts of ``col`` as float (NA → nan); non-numeric, negative or non-whole values raise."""
+    return validate_counts(data[col], column=col, expected=_BIRTHS, allow_na=True, path=data.attrs.get("path"))
 
 
 def _aggregate(
@@ -150,8 +127,8 @@ def _aggregate(
     Without ``by`` all rows are pooled into one (``pool=True``) or kept as they are (``pool=False``).
     """
     _require(data, [males, females, *by])
-    m = _count_column(data, males)
-    f = _count_column(data, females)
+    m = _births(data, males)
+    f = _births(data, females)
     frame = pd.DataFrame({"males": m, "females": f, "_na": np.isnan(m) | np.isnan(f)})
     for col in by:
         frame[col] = data[col].to_numpy()
@@ -176,74 +153,33 @@ def _aggregate(
 
 
 def _intervals(m: np.ndarray, f: np.ndarray, *, alpha: float, method: str, reference: float):
-    """Vectorised SRB interval and two-sided p-value against ``reference`` (per 100)."""
+    """Vectorised SRB interval and two-sided p-value against ``reference`` (per 100).
+
+    ``"wilson"``/``"exact"`` transform :func:`analysis.binomial.proportion_interval` of the male share; their
+    p-values are the score test and :func:`analysis.binomial.binom_test`. ``"log"``: Wald on ln SRB.
+    """
     n = m + f
     p0 = share_from_srb(reference)
-    z = stats.norm.ppf(1 - alpha / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        phat = m / n
-        if method == "wilson":
-            centre = (phat + z**2 / (2 * n)) / (1 + z**2 / n)
-            half = z / (1 + z**2 / n) * np.sqrt(phat * (1 - phat) / n + z**2 / (4 * n**2))
-            lo_p, hi_p = centre - half, centre + half
-            score = (phat - p0) / np.sqrt(p0 * (1 - p0) / n)
-            pval = 2 * stats.norm.sf(np.abs(score))
-            lower, upper = srb_from_share(lo_p), srb_from_share(hi_p)
-        elif method == "exact":
-            lo_p = np.where(m > 0, stats.beta.ppf(alpha / 2, m, f + 1), 0.0)
-            hi_p = np.where(f > 0, stats.beta.ppf(1 - alpha / 2, m + 1, f), 1.0)
-            lower, upper = srb_from_share(lo_p), srb_from_share(hi_p)
-            pval = _binom_test_two_sided(m, n, p0)
-        elif method == "log":
+    if method == "log":
+        z = stats.norm.ppf(1 - alpha / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
             se = np.sqrt(1 / m + 1 / f)
             log_srb = np.log(m / f)
             lower = 100 * np.exp(log_srb - z * se)
             upper = 100 * np.exp(log_srb + z * se)
             pval = 2 * stats.norm.sf(np.abs((log_srb - np.log(reference / 100)) / se))
-        else:
-            raise ModelSpecificationError(f"method must be one of {sorted(METHOD_NAMES)}, got {method!r}")
-    empty = ~(n > 0)
-    for arr in (lower, upper, pval):
-        arr[empty] = np.nan
-    return np.asarray(lower, float), np.asarray(upper, float), np.asarray(pval, float)
-
-
-def _binom_test_two_sided(k: np.ndarray, n: np.ndarray, p: float) -> np.ndarray:
-    """Exact two-sided binomial test, vectorised, with the same rule as :func:`scipy.stats.binomtest`.
-
-    p = sum of P(Y = y) over all y with P(Y = y) ≤ P(Y = k)·(1 + 1e-7) (the "minimum likelihood" method).
-    The other tail is found by bisection on the monotone side of the mode.
-    """
-    k = np.asarray(k, float)
-    n = np.asarray(n, float)
-    out = np.full(k.shape, np.nan)
-    ok = np.isfinite(k) & np.isfinite(n) & (n > 0)
-    k, n = k[ok], n[ok]
-    d = stats.binom.pmf(k, n, p) * (1 + 1e-7)
-    mean = n * p
-    res = np.ones(k.shape)
-    low = k < mean
-    if low.any():  # other tail is above the mean: smallest y ≥ ceil(np) with pmf(y) ≤ d
-        kk, nn, dd = k[low], n[low], d[low]
-        lo, hi = np.ceil(nn * p), nn + 1
-        while np.any(lo < hi):
-            mid = np.floor((lo + hi) / 2)
-            cond = stats.binom.pmf(mid, nn, p) <= dd
-            hi = np.where(cond & (lo < hi), mid, hi)
-            lo = np.where(~cond & (lo < hi), mid + 1, lo)
-        res[low] = stats.binom.cdf(kk, nn, p) + stats.binom.sf(lo - 1, nn, p)
-    high = k > mean
-    if high.any():  # other tail is below the mean: largest y ≤ floor(np) with pmf(y) ≤ d
-        kk, nn, dd = k[high], n[high], d[high]
-        lo, hi = np.full(kk.shape, -1.0), np.floor(nn * p)
-        while np.any(lo < hi):
-            mid = np.ceil((lo + hi) / 2)
-            cond = stats.binom.pmf(mid, nn, p) <= dd
-            lo = np.where(cond & (lo < hi), mid, lo)
-            hi = np.where(~cond & (lo < hi), mid - 1, hi)
-        res[high] = stats.binom.cdf(lo, nn, p) + stats.binom.sf(kk - 1, nn, p)
-    out[ok] = np.minimum(res, 1.0)
-    return out
+        empty = ~(n > 0)
+        for arr in (lower, upper, pval):
+            arr[empty] = np.nan
+        return lower, upper, pval
+    lo_p, hi_p = proportion_interval(m, n, alpha=alpha, method=method)
+    if method == "exact":
+        pval = binom_test(m, n, p0)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = (m / n - p0) / np.sqrt(p0 * (1 - p0) / n)
+        pval = np.where(n > 0, 2 * stats.norm.sf(np.abs(score)), np.nan)
+    return srb_from_share(lo_p), srb_from_share(hi_p), pval
 
 
 def _counts_table(by_frame: pd.DataFrame, m: np.ndarray, f: np.ndarray) -> pd.DataFrame:
@@ -305,7 +241,7 @@ def estimate(
     Rows with missing counts are kept with NA estimates (a :class:`MissingCountsWarning` says how many).
     Vectorised over all rows (no Python loop per unit).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     reference = _check_srb_reference(reference)
     if method not in METHOD_NAMES:
         raise ModelSpecificationError(f"method must be one of {sorted(METHOD_NAMES)}, got {method!r}")
@@ -384,7 +320,7 @@ def compare(
     position by position when ``on`` is None), :class:`SRBEstimate` results, or ``(males, females)`` tuples.
     Also reported: the difference SRB_a − SRB_b in points with a delta-method interval.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     on_cols = _as_list(on)
     ca = _counts_of(a, males, females, on_cols, "a")
     cb = _counts_of(b, males, females, on_cols, "b")
@@ -461,7 +397,7 @@ def change(
     period values (``srb_2010``, ``srb_2020``…). Units present in only one period are kept with NA results.
     Method as :func:`compare`.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     unit_cols = _as_list(unit)
     _require(data, [period, males, females, *unit_cols])
     values = pd.unique(data[period].dropna())
@@ -511,7 +447,7 @@ def heterogeneity(
     counted in ``units_excluded``. Also reported: the pooled SRB with a Wilson interval, the dispersion
     chi²/df and Higgins' I² = max(0, (chi² − df)/chi²) in percent (Higgins & Thompson 2002).
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     agg = _aggregate(data, males, females, _as_list(by), pool=False)
     m = agg["males"].to_numpy(float)
     f = agg["females"].to_numpy(float)
@@ -611,7 +547,7 @@ def trend(
     level alpha / max_joinpoints per test). APC per segment 100·(e^slope − 1) with t intervals given the
     joinpoints. Uses ``srb`` (per 100) if given, else 100·males/females.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     if method == "quasibinomial":
         return _trend_quasibinomial(data, year=year, males=males, females=females, alpha=alpha)
     if method == "joinpoint":
@@ -634,7 +570,7 @@ def _years(data: pd.DataFrame, year: str) -> np.ndarray:
     x = pd.to_numeric(data[year], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = np.flatnonzero(~np.isfinite(x))
     if bad.size:
-        raise DataValidationError("missing or non-numeric years", rows=(bad + 2).tolist(), column=year)
+        raise DataValidationError("missing or non-numeric years", rows=spreadsheet_rows(data, bad), column=year)
     if len(np.unique(x)) != len(x):
         raise DataValidationError(
             "years repeat; aggregate to one row per year first", column=year, expected="one row per year"
@@ -647,11 +583,11 @@ def _trend_quasibinomial(data, *, year, males, females, alpha) -> Trend:
 
     _require(data, [year, males, females])
     x = _years(data, year)
-    m = _count_column(data, males)
-    f = _count_column(data, females)
+    m = _births(data, males)
+    f = _births(data, females)
     bad = np.flatnonzero(~np.isfinite(m + f) | (m + f == 0))
     if bad.size:
-        raise DataValidationError("years without births (NA or zero)", rows=(bad + 2).tolist(), column=males)
+        raise DataValidationError("years without births (NA or zero)", rows=spreadsheet_rows(data, bad), column=males)
     if len(x) < 3:
         raise ModelSpecificationError(f"a trend needs at least 3 years, got {len(x)}")
     order = np.argsort(x)
@@ -749,7 +685,7 @@ def _trend_joinpoint(
         bad = np.flatnonzero(~(values > 0))
         if bad.size:
             raise DataValidationError(
-                "SRB values must be positive numbers", rows=(bad + 2).tolist(), column=srb
+                "SRB values must be positive numbers", rows=spreadsheet_rows(data, bad), column=srb
             )
         if np.nanmedian(values) < 10:
             raise DataValidationError(
@@ -760,11 +696,11 @@ def _trend_joinpoint(
         obs_lo = obs_hi = None
     else:
         _require(data, [year, males, females])
-        m, f = _count_column(data, males), _count_column(data, females)
+        m, f = _births(data, males), _births(data, females)
         bad = np.flatnonzero(~(m > 0) | ~(f > 0))
         if bad.size:
             raise DataValidationError(
-                "joinpoint needs positive counts of both sexes", rows=(bad + 2).tolist()
+                "joinpoint needs positive counts of both sexes", rows=spreadsheet_rows(data, bad)
             )
         values = 100 * m / f
         obs_lo, obs_hi, _ = _intervals(m, f, alpha=alpha, method="wilson", reference=105)
@@ -936,7 +872,7 @@ def missing_female_births(
     ``males``/``females`` are numbers or equal-length arrays/Series; ``labels`` names the rows.
     Negative values mean more girls than expected.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     reference = float(reference)
     if not 0.5 <= reference <= 2:
         hint = f" — did you give it per 100? use {reference / 100:g}" if 50 <= reference <= 200 else ""
@@ -948,11 +884,10 @@ def missing_female_births(
     )
     if labels is None and isinstance(males, pd.Series):
         labels = males.index
-    m = _count_column(frame, "males")
-    f = _count_column(frame, "females")
+    m = _births(frame, "males")
+    f = _births(frame, "females")
     n = m + f
-    lo_srb, hi_srb, _ = _intervals(m, f, alpha=alpha, method="wilson", reference=105)
-    lo_p, hi_p = share_from_srb(lo_srb), share_from_srb(hi_srb)
+    lo_p, hi_p = proportion_interval(m, n, alpha=alpha)
     expected = m / reference
     table = pd.DataFrame({"label": list(labels)} if labels is not None else {})
     table["males"] = m
@@ -1026,8 +961,8 @@ def funnel(
     """
     cols = [label] if label else []
     _require(data, [males, females, *cols])
-    m = _count_column(data, males)
-    f = _count_column(data, females)
+    m = _births(data, males)
+    f = _births(data, females)
     n = m + f
     ok = np.isfinite(n) & (n > 0)
     if not ok.any():
@@ -1151,7 +1086,7 @@ def shrink(
     rankings are not driven by them (Efron & Morris 1975; Clayton & Kaldor 1987). Units with NA counts
     or no births are kept with NA.
     """
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     by_cols = _as_list(by)
     agg = _aggregate(data, males, females, by_cols, pool=False)
     m = agg["males"].to_numpy(float)
