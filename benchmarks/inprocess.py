@@ -3,7 +3,8 @@
 ``python -m benchmarks.inprocess NOTEBOOK OUT CODE [CODE ...]`` prints JSON with the import time (the
 notebook's first code cell after the parameters, run once) and the seconds per region. Each region gets
 a fresh IPython namespace (``shell.reset``); modules, caches and matplotlib state are shared — exactly
-what a warm kernel must *not* share, which is why this is a limit and not a runner.
+what a warm kernel must *not* share, which is why this is a limit and not a runner. Figures are rendered
+for display by matplotlib's inline backend, as they are in a kernel (part of the notebook's work).
 """
 
 from __future__ import annotations
@@ -25,12 +26,18 @@ def code_cells(path: Path) -> tuple[list[str], list[str]]:
 
 
 def run(notebook: Path, out: Path, codes: list[str]) -> dict:
+    import os
+
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     import matplotlib
-
-    matplotlib.use("Agg")
     from IPython.core.interactiveshell import InteractiveShell
+    from matplotlib_inline.backend_inline import configure_inline_support
 
+    matplotlib.interactive(True)
     shell = InteractiveShell.instance()
+    # as in a kernel: shown figures are rendered to PNG, and rich reprs (HTML tables) are computed
+    configure_inline_support(shell, os.environ["MPLBACKEND"])
+    shell.display_formatter.active_types = shell.display_formatter.format_types
     head, body = code_cells(notebook)
     t0 = time.perf_counter()
     errors = {}
