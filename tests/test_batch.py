@@ -190,3 +190,14 @@ def test_dask_executor_local_cluster(tmp_path):
     assert {r["worker_pid"] for r in records}.isdisjoint({os.getpid()})  # ran in the Dask worker process
     assert (tmp_path / "dask" / "440100" / "ok" / "curve.png").is_file()
     assert (tmp_path / "dask" / "index.html").is_file()
+
+
+def test_fork_only_for_this_environments_python():
+    """The fork server is used only when the kernelspec runs this interpreter in this environment."""
+    from analysis.batch.kernels import _same_python
+
+    venv_bin = Path(sys.prefix) / "bin"
+    assert _same_python([str(venv_bin / "python"), "-m", "ipykernel_launcher", "-f", "x"])
+    assert _same_python([str(venv_bin / "python3"), "-m", "ipykernel_launcher", "-f", "x"])
+    assert not _same_python(["/nonexistent/env/bin/python", "-m", "ipykernel_launcher"])
+    assert not _same_python([str(venv_bin / "python"), "-m", "some_other_kernel"])

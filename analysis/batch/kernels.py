@@ -361,11 +361,18 @@ class _ForkedKernel:
 
 
 def _same_python(cmd: list[str]) -> bool:
-    """True when the kernelspec's command runs this very interpreter with ipykernel."""
-    if not cmd or "ipykernel_launcher" not in cmd and "ipykernel" not in cmd:
+    """True when the kernelspec's command runs this interpreter, in this environment, with ipykernel
+    (``.venv/bin/python`` and ``.venv/bin/python3`` are the same; another venv is not)."""
+    if not cmd or ("ipykernel_launcher" not in cmd and "ipykernel" not in cmd):
         return False
-    exe = shutil.which(cmd[0]) or cmd[0]
-    return os.path.abspath(exe) == os.path.abspath(sys.executable)
+    exe = Path(shutil.which(cmd[0]) or cmd[0]).absolute()
+    return os.path.realpath(exe) == os.path.realpath(sys.executable) and os.path.realpath(
+        exe.parent.parent
+    ) == os.path.realpath(sys.prefix)
+
+
+#: How the last kernel of this process was started: "forked", "plain (other Python)" or "plain (...)".
+LAST_LAUNCH: dict[str, str] = {"how": ""}
 
 
 class ForkServerProvisioner(LocalProvisioner):
@@ -375,6 +382,7 @@ class ForkServerProvisioner(LocalProvisioner):
         import asyncio
 
         if not _same_python(cmd):
+            LAST_LAUNCH["how"] = "plain (kernelspec runs another Python)"
             return await super().launch_kernel(cmd, **kwargs)
         cwd = str(kwargs.get("cwd") or Path.cwd())
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
@@ -385,7 +393,9 @@ class ForkServerProvisioner(LocalProvisioner):
             )  # fmt: skip
         except (OSError, RuntimeError) as exc:
             self.log.warning("warm kernel unavailable (%s); starting a plain kernel", exc)
+            LAST_LAUNCH["how"] = f"plain (fork server unavailable: {exc})"
             return await super().launch_kernel(cmd, **kwargs)
+        LAST_LAUNCH["how"] = "forked"
         self.process = _ForkedKernel(pid)
         # the kernel stays in the batch's process group, so `kill -9 -<pgid>` or Ctrl-C ends it too;
         # signals from jupyter_client (interrupt, kill) go to the kernel alone

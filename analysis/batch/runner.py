@@ -113,9 +113,14 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
     t0 = time.perf_counter()
     status, error = "ok", None
     if spec.warm and sys.platform != "win32":
+        from analysis.batch.kernels import LAST_LAUNCH
         from analysis.batch.kernels import WarmKernelManager as manager_class
+
+        LAST_LAUNCH["how"] = ""
     else:
         from jupyter_client.manager import AsyncKernelManager as manager_class
+
+        LAST_LAUNCH = {"how": "plain"}
     try:
         pm.execute_notebook(
             spec.notebook_path,
@@ -169,7 +174,8 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         "packages": spec.packages,
         "inputs_key": spec.inputs_key,
         "kernel": spec.kernel_name,
-        "warm_kernel": spec.warm,
+        "warm_kernel": LAST_LAUNCH["how"] == "forked",
+        "kernel_launch": LAST_LAUNCH["how"] or "not started",
         "worker_pid": os.getpid(),
         "start": started.isoformat(timespec="seconds"),
         "duration_s": round(duration, 3),
