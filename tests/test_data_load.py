@@ -1,4 +1,4 @@
-"""Tests of ``analysis.data.catalog``: ``load`` (build on first use, filters, wide form, cache, errors)
+"""Tests of ``analysis.data.store``: ``load`` (build on first use, filters, wide form, cache, errors)
 and ``catalog``. Reference SRB 112.28: NBS 2020 census long-form table 6-1 (see test_data_build)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from analysis import data
 from analysis.data.tables import TABLES
 from analysis.exceptions import AnalysisError
 
-catalog_module = importlib.import_module("analysis.data.catalog")
+catalog_module = importlib.import_module("analysis.data.store")
 
 
 @pytest.fixture(scope="module")

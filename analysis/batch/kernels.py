@@ -56,7 +56,7 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "analysis",
     "analysis.config",
     "analysis.data",
-    "analysis.data.catalog",
+    "analysis.data.store",
     "analysis.data.regions",
     "analysis.plots",
     "analysis.outputs",
@@ -103,7 +103,7 @@ def _preload(modules: tuple[str, ...], *, data: bool) -> None:
     try:
         from analysis.config import PROCESSED_DIR
 
-        cat = importlib.import_module("analysis.data.catalog")
+        cat = importlib.import_module("analysis.data.store")
         if not any(PROCESSED_DIR.glob("*.parquet")):
             return  # never build data from here: several servers would race
         for name in cat.TABLES:

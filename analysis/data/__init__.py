@@ -15,8 +15,8 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "load": ("analysis.data.catalog", "load"),
-    "catalog": ("analysis.data.catalog", "catalog"),
+    "load": ("analysis.data.store", "load"),
+    "catalog": ("analysis.data.store", "catalog"),
     "read_user_table": ("analysis.data.userdata", "read_user_table"),
     "regions": ("analysis.data.regions", None),
 }

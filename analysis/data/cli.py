@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         build_all(verbose=not args.quiet)
         return 0
     if args.data_command == "catalog":
-        from analysis.data.catalog import catalog
+        from analysis.data.store import catalog
 
         print(catalog().to_string(index=False))
         return 0

@@ -2,7 +2,7 @@
 
 Every table written by :func:`analysis.data.build.build_all` is validated against ``TABLES[name].schema``
 (strict: no extra or missing columns, columns in this order). The metadata here feeds
-:func:`analysis.data.catalog.catalog`; the long descriptions and definitions are in ``data/README.md``.
+:func:`analysis.data.store.catalog`; the long descriptions and definitions are in ``data/README.md``.
 """
 
 from __future__ import annotations

@@ -11,9 +11,7 @@ builds ``data/processed/`` first if that file is missing.
 
 from __future__ import annotations
 
-import sys
 import threading
-import types
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -138,18 +136,3 @@ def catalog() -> pd.DataFrame:
              "source": s.source, "license": s.license, "columns": ", ".join(s.schema.columns)}
             for s in TABLES.values()]
     return pd.DataFrame(rows)
-
-
-class _CallableModule(types.ModuleType):
-    """``analysis.data.catalog`` is both this module and the ``catalog()`` function.
-
-    Importing the submodule (which ``analysis.data.load`` does) binds ``analysis.data.catalog`` to the
-    module, shadowing the lazily exported function; making the module callable keeps
-    ``from analysis.data import catalog; catalog()`` working in either import order.
-    """
-
-    def __call__(self) -> pd.DataFrame:
-        return catalog()
-
-
-sys.modules[__name__].__class__ = _CallableModule
