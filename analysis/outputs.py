@@ -2,8 +2,8 @@
 
 ``Exporter(output_dir, notebook=..., params=...)`` creates the folder and writes ``parameters.json``
 (the parameters, notebook name, package/Python/library versions and the UTC time), so that every
-output folder says how it was made. ``.figure(fig, name)`` writes PNG + PDF + SVG through
-:func:`analysis.plots.save_figure`; ``.table(df_or_result, name)`` writes CSV in UTF-8 with BOM (Excel
+output folder says how it was made. ``.figure(fig, name)`` writes PNG + PDF + SVG (or the
+``formats`` chosen, e.g. only PNG for a quick batch) through :func:`analysis.plots.save_figure`; ``.table(df_or_result, name)`` writes CSV in UTF-8 with BOM (Excel
 shows Chinese correctly). Every file is written to a temporary name in the same folder and then
 renamed (``os.replace``), so an interrupted run never leaves a half-written file under the final name.
 
@@ -19,7 +19,7 @@ import platform
 import re
 import secrets
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
@@ -34,9 +34,11 @@ from analysis.results import Result
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Exporter", "atomic_path", "validate_name"]
+__all__ = ["FIGURE_FORMATS", "Exporter", "atomic_path", "validate_name"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
+#: Figure formats :meth:`Exporter.figure` can write (all by default).
+FIGURE_FORMATS = ("png", "pdf", "svg")
 #: Libraries whose versions are recorded in ``parameters.json``.
 RECORDED_LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "seaborn", "papermill")
 
@@ -102,20 +104,37 @@ class Exporter:
     output_dir : folder to write into (created with parents).
     notebook : name of the notebook (or script) producing the outputs.
     params : the run's parameters (JSON-able values), written to ``parameters.json``.
+    formats : figure formats written by :meth:`figure`, a non-empty subset of ``("png", "pdf", "svg")``
+        (PDF with embedded CJK fonts is the slowest; ``["png"]`` makes large batches faster).
     """
 
     def __init__(
-        self, output_dir: str | os.PathLike[str], *, notebook: str, params: Mapping[str, Any]
+        self,
+        output_dir: str | os.PathLike[str],
+        *,
+        notebook: str,
+        params: Mapping[str, Any],
+        formats: Sequence[str] = FIGURE_FORMATS,
     ) -> None:
         from analysis import __version__
 
+        if isinstance(formats, str):
+            formats = [formats]
+        unknown = [f for f in formats if f not in FIGURE_FORMATS]
+        if unknown or not formats:
+            raise DataValidationError(
+                f"unknown figure formats {unknown!r}" if unknown else "no figure format chosen",
+                expected=f"a non-empty list drawn from {list(FIGURE_FORMATS)}, e.g. ['png']",
+            )
         self.output_dir = Path(output_dir)
         self.notebook = notebook
         self.params = dict(params)
+        self.formats = tuple(dict.fromkeys(formats))
         self.written: list[Path] = []
         record = {
             "notebook": notebook,
             "params": self.params,
+            "figure_formats": list(self.formats),
             "package": {"name": "cnfp-analysis", "version": __version__},
             "python": sys.version.split()[0],
             "platform": platform.platform(),
@@ -146,7 +165,7 @@ class Exporter:
         return path
 
     def figure(self, fig: Figure, name: str, **kwargs: Any) -> list[Path]:
-        """Save ``fig`` as ``name``.png/.pdf/.svg in the output folder (see :func:`analysis.plots.save_figure`)."""
+        """Save ``fig`` as ``name`` + each of the exporter's formats (see :func:`analysis.plots.save_figure`)."""
         from analysis.plots import FIGURE_SUFFIXES, save_figure
 
         stem = name
@@ -155,6 +174,7 @@ class Exporter:
                 stem = name[: -len(suffix)]
                 break
         validate_name(stem, what="figure name")
+        kwargs.setdefault("formats", self.formats)
         paths = save_figure(fig, self.output_dir / stem, **kwargs)
         for path in paths:
             self._record(path)

@@ -63,6 +63,20 @@ def test_values_typed_from_defaults():
     assert bp.notebook_parameters([nb], {"ok:lang": "en"})["ok"] == {"lang": "en"}
 
 
+def test_list_parameter_from_json_on_the_command_line():
+    """``-p figure_formats '["png"]'`` for notebook 01, whose default is a list: read as JSON, checked as a list."""
+    from analysis.config import NOTEBOOKS_DIR
+
+    nb = bp.read_notebook(NOTEBOOKS_DIR / "01_sex_ratio_trends.ipynb")
+    assert nb.parameters["figure_formats"].default == ["png", "pdf", "svg"]
+    per_nb = bp.notebook_parameters([nb], {"figure_formats": '["png"]'})
+    assert per_nb[nb.name] == {"figure_formats": ["png"]}
+    with pytest.raises(bp.ParameterError, match="cannot read 'png' as list"):
+        bp.notebook_parameters([nb], {"figure_formats": "png"})
+    with pytest.raises(bp.ParameterError, match="expects list"):
+        bp.notebook_parameters([nb], {"figure_formats": '"png"'})
+
+
 @pytest.mark.parametrize("region", ["../../etc", "44/../..", "..", "4401\x00", "440100\n", ".hidden", "a\\b"])
 def test_path_traversal_region_rejected(tmp_path, region):
     with pytest.raises(bp.ParameterError, match="unsafe region"):

@@ -1,7 +1,7 @@
 """End-to-end runs of notebooks/01_sex_ratio_trends.ipynb with papermill (kernel ``cnfp``).
 
-One run per branch: a province (given as the integer 44, as ``papermill -p region 44`` passes it), a county
-(440106 天河区) and the nation (few permutations to keep it short). Each checks the files written into
+One run per branch: a province (given as the integer 44, as ``papermill -p region 44`` passes it; all figure
+formats), a county (440106 天河区; PNG only, as a quick batch would ask) and the nation (few permutations to keep it short). Each checks the files written into
 ``output_dir`` and that numbers in the narrative come from the exported tables. Also: the notebook is
 saved without outputs and its parameters cell follows the project's rules.
 """
@@ -72,7 +72,7 @@ def test_province_run(tmp_path):
 
 
 def test_county_run(tmp_path):
-    out, text = _run(tmp_path, region="440106", lang="zh")
+    out, text = _run(tmp_path, region="440106", lang="zh", figure_formats=["png"])
     est = pd.read_csv(
         out / "age0_sex_ratio_vs_province_nation.csv", encoding="utf-8-sig", dtype={"region_code": str}
     )
@@ -82,10 +82,13 @@ def test_county_run(tmp_path):
     assert f"{me['srb']:.1f}" in text
     assert "代理指标" in text
     assert (out / "funnel_position.png").stat().st_size > 10_000
+    # figure_formats=["png"] (the quick batch setting): PNG only, and the choice is recorded
+    assert not list(out.glob("*.pdf")) and not list(out.glob("*.svg"))
+    assert json.loads((out / "parameters.json").read_text(encoding="utf-8"))["figure_formats"] == ["png"]
 
 
 def test_nation_run(tmp_path):
-    out, text = _run(tmp_path, lang="en", n_permutations=19)
+    out, text = _run(tmp_path, lang="en", n_permutations=59)
     census = pd.read_csv(out / "national_census_srb.csv", encoding="utf-8-sig")
     assert round(census.set_index("census").loc[2020, "srb"], 2) == 112.28
     assert "112.3" in text and "joinpoint" in text

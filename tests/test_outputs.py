@@ -79,6 +79,25 @@ def test_figure_writes_three_formats_and_no_temp_files(tmp_path):
     assert len(ex.written) == 4
 
 
+def test_figure_formats_option_writes_only_those_and_records_them(tmp_path):
+    ex = Exporter(tmp_path, notebook="nb", params={}, formats=["png"])
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [3, 4])
+    assert [p.name for p in ex.figure(fig, "trend")] == ["trend.png"]
+    assert _files(tmp_path) == ["parameters.json", "trend.png"]
+    assert json.loads((tmp_path / "parameters.json").read_text())["figure_formats"] == ["png"]
+    default = Exporter(tmp_path / "all", notebook="nb", params={})
+    assert json.loads((tmp_path / "all" / "parameters.json").read_text())["figure_formats"] == ["png", "pdf", "svg"]
+    assert default.formats == ("png", "pdf", "svg")
+
+
+@pytest.mark.parametrize("formats", [["png", "jpg"], [], ["PDF"]])
+def test_unknown_or_empty_figure_formats_are_rejected(tmp_path, formats):
+    with pytest.raises(DataValidationError, match="figure format"):
+        Exporter(tmp_path / "out", notebook="nb", params={}, formats=formats)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("name", ["../escape", "a/b", "广州市", "", ".hidden", "a b", "x\\y", ".."])
 def test_unsafe_names_are_rejected(tmp_path, name):
     ex = Exporter(tmp_path / "out", notebook="nb", params={})

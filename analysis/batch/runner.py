@@ -76,7 +76,7 @@ def warm_worker(fork_socket: str | None = None) -> None:
         from analysis.batch.kernels import SOCKET_ENV
 
         os.environ[SOCKET_ENV] = fork_socket
-    import papermill  # noqa: F401
+    import analysis.batch.engine  # noqa: F401 - imports papermill and registers the batch engine
 
     _html_exporter()
 
@@ -99,6 +99,8 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
     import logging
 
     import papermill as pm
+
+    from analysis.batch.engine import ENGINE_NAME
 
     logging.getLogger("papermill").setLevel(logging.ERROR)  # parameters were checked strictly already
 
@@ -127,6 +129,7 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
             str(staged_nb),
             parameters=spec.parameters,
             kernel_name=spec.kernel_name,
+            engine_name=ENGINE_NAME,  # the notebook is written once, at the end (not around every cell)
             progress_bar=False,
             execution_timeout=spec.timeout,
             resources={"metadata": {"path": str(stage)}},  # kernel cwd; papermill's chdir is not used

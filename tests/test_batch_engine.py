@@ -1,0 +1,54 @@
+"""The batch's papermill engine (analysis.batch.engine): the notebook is written once, at the end — also
+when a cell times out, so a failed run still keeps what it produced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+from papermill import engines as pm_engines
+
+from analysis.batch.engine import ENGINE_NAME
+from analysis.config import KERNEL_NAME
+
+papermill = pytest.importorskip("papermill")
+
+OK = str(Path(__file__).parent / "fixtures" / "notebooks" / "ok.ipynb")
+
+
+@pytest.fixture
+def saves(monkeypatch):
+    """Paths the engine's execution manager wrote (papermill's per-cell saves go through this name)."""
+    calls: list[str] = []
+    original = pm_engines.write_ipynb
+
+    def counting(nb, path):
+        calls.append(path)
+        return original(nb, path)
+
+    monkeypatch.setattr(pm_engines, "write_ipynb", counting)
+    return calls
+
+
+def test_written_once_not_around_every_cell(tmp_path, saves):
+    out = tmp_path / "ok.ipynb"
+    papermill.execute_notebook(OK, str(out), parameters={"output_dir": str(tmp_path / "o")}, kernel_name=KERNEL_NAME,
+                               engine_name=ENGINE_NAME, progress_bar=False)  # fmt: skip
+    assert saves == [str(out)]  # the default engine saves 2 × cells + 2 times
+    nb = nbformat.read(out, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.metadata.papermill["status"] == "completed" for c in code)
+    assert any("pid" in o.get("text", "") for o in code[-1].outputs)
+
+
+def test_timed_out_notebook_is_still_written(tmp_path, saves):
+    out = tmp_path / "slow.ipynb"
+    with pytest.raises(TimeoutError):
+        papermill.execute_notebook(OK, str(out), parameters={"output_dir": str(tmp_path / "o"), "pause": 60.0},
+                                   kernel_name=KERNEL_NAME, engine_name=ENGINE_NAME, progress_bar=False,
+                                   execution_timeout=2)  # fmt: skip
+    assert saves == [str(out)]
+    nb = nbformat.read(out, as_version=4)
+    assert "pause = 60.0" in nb.cells[2].source  # papermill's injected parameters cell, kept
+    assert nb.metadata.papermill["end_time"] is not None
