@@ -727,6 +727,14 @@ def _trend_joinpoint(
     rng = np.random.default_rng(seed)
     k0, k1 = 0, max_joinpoints
     level = alpha / max_joinpoints if max_joinpoints else alpha
+    if max_joinpoints and 1 / (n_permutations + 1) > level:
+        # the smallest attainable permutation p-value is 1/(B+1): with too few permutations no joinpoint
+        # could ever be accepted, and the straight line would be reported as if it had been tested
+        need = int(np.ceil(1 / level)) - 1
+        raise ModelSpecificationError(
+            f"n_permutations={n_permutations} cannot reach the per-test level {level:.4g} "
+            f"(alpha/max_joinpoints; smallest p = 1/{n_permutations + 1}); use at least {need} permutations"
+        )
     rows = []
     while k0 < k1:
         p0, p1 = 2 + k0, 2 + k1

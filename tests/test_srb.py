@@ -398,3 +398,13 @@ def test_all_counties_both_censuses_keep_missing_rows():
     n_missing = int(county[["age0_males", "age0_females"]].isna().any(axis=1).sum())
     assert t["srb"].isna().sum() == n_missing > 0
     assert (t["lower"] < t["upper"]).sum() == len(t) - n_missing
+
+
+def test_joinpoint_refuses_too_few_permutations_to_reach_its_level():
+    """With B permutations the smallest p-value is 1/(B+1); 0.05/3 needs B ≥ 59 (hand computation)."""
+    years = np.arange(1990, 2020)
+    d = pd.DataFrame({"year": years, "srb": 105 + 0.3 * (years - 1990)})
+    with pytest.raises(ModelSpecificationError, match="at least 59"):
+        srb.trend(d, year="year", srb="srb", method="joinpoint", max_joinpoints=3, n_permutations=49)
+    r = srb.trend(d, year="year", srb="srb", method="joinpoint", max_joinpoints=3, n_permutations=59)
+    assert r.params["n_permutations"] == 59
