@@ -2,9 +2,9 @@
 process per core), (b1) the same with one worker, (b0) with plain cold kernels, (c) the notebook's code
 in one process (the limit), on the same counties.
 
-``python -m benchmarks [--notebook PATH] [--n 24] [--jobs N] [--skip a,b0]`` writes
-``outputs/bench/results.json`` (appending to earlier entries, keyed by notebook) and
-``outputs/bench/results.md``. The machine load (1-minute load average before and after each mode,
+Run through ``python -m benchmarks`` (see :mod:`benchmarks.cli`), which writes
+``outputs/bench/results.json`` (entries keyed by notebook and extra parameters) and ``outputs/bench/results.md``.
+Extra notebook parameters (``-p figure_formats '["png"]'``) are given to every mode alike. The machine load (1-minute load average before and after each mode,
 cores) is recorded with every number: on a shared machine they are noisy.
 
 Derived figures (goals from the batch issue):
@@ -19,7 +19,6 @@ Derived figures (goals from the batch issue):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -30,7 +29,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR, OUTPUT_DIR, ROOT
+from analysis.config import KERNEL_NAME, OUTPUT_DIR, ROOT
 
 STANDIN = Path(__file__).parent / "notebooks" / "standin_srb.ipynb"
 BENCH_DIR = OUTPUT_DIR / "bench"
@@ -58,32 +57,37 @@ def _timed(fn) -> dict:
             "when": datetime.now(UTC).isoformat(timespec="seconds"), **extra}  # fmt: skip
 
 
-def mode_papermill_cli(notebook: Path, codes: list[str], out: Path) -> dict:
+def mode_papermill_cli(notebook: Path, codes: list[str], out: Path, *, params: dict | None = None) -> dict:
     """(a) one ``papermill`` process (and one cold kernel) per region, one after the other."""
     exe = Path(sys.executable).with_name("papermill")
+    extra = ["-y", json.dumps(params)] if params else []  # JSON is YAML: lists keep their type
     failed = 0
     for code in codes:
         (out / code).mkdir(parents=True, exist_ok=True)
         cmd = [str(exe), str(notebook), str(out / code / f"{notebook.stem}.ipynb"), "-k", KERNEL_NAME,
-               "-p", "region", code, "-p", "output_dir", str(out / code / notebook.stem), "--no-progress-bar",
-               "--cwd", str(out / code)]  # fmt: skip
+               "-p", "region", code, "-p", "output_dir", str(out / code / notebook.stem), *extra,
+               "--no-progress-bar", "--cwd", str(out / code)]  # fmt: skip
         failed += subprocess.run(cmd, capture_output=True, cwd=ROOT).returncode != 0
     return {"failed": failed}
 
 
-def mode_runner(notebook: Path, codes: list[str], out: Path, *, jobs: int, warm: bool) -> dict:
+def mode_runner(
+    notebook: Path, codes: list[str], out: Path, *, jobs: int, warm: bool, params: dict | None = None
+) -> dict:
     """(b) ``analysis.batch.run_batch`` with ``jobs`` worker processes."""
     from analysis.batch import run_batch
 
-    res = run_batch(notebooks=[str(notebook)], regions=codes, jobs=jobs, out=out, progress=False, warm=warm)
+    res = run_batch(notebooks=[str(notebook)], regions=codes, jobs=jobs, out=out, progress=False, warm=warm,
+                    parameters=params or None)  # fmt: skip
     durations = res.table["seconds"].astype(float)
     return {"failed": int(res.counts["failed"]), "mean_run_s": round(float(durations.mean()), 3),
             "median_run_s": round(float(durations.median()), 3)}  # fmt: skip
 
 
-def mode_inprocess(notebook: Path, codes: list[str], out: Path) -> dict:
+def mode_inprocess(notebook: Path, codes: list[str], out: Path, *, params: dict | None = None) -> dict:
     """(c) every region's code in one process (imports done once, not timed)."""
-    cmd = [sys.executable, "-m", "benchmarks.inprocess", str(notebook), str(out), *codes]
+    cmd = [sys.executable, "-m", "benchmarks.inprocess", "--params", json.dumps(params or {}), str(notebook),
+           str(out), *codes]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"in-process run failed:\n{proc.stderr[-2000:]}")
@@ -94,30 +98,34 @@ def mode_inprocess(notebook: Path, codes: list[str], out: Path) -> dict:
             "errors": res["errors"]}  # fmt: skip
 
 
-def run(notebook: Path, n: int, jobs: int, skip: set[str], previous: dict | None = None) -> dict:
+def run(
+    notebook: Path, n: int, jobs: int, skip: set[str], previous: dict | None = None, *, params: dict | None = None
+) -> dict:
     """Measure the modes not in ``skip``; skipped modes keep their numbers from ``previous`` (same
-    notebook, counties and jobs), each with its own time and load."""
+    notebook, parameters, counties and jobs), each with its own time and load."""
+    params = dict(params or {})
     codes = counties(n)
     work = BENCH_DIR / "work" / notebook.stem
     shutil.rmtree(work, ignore_errors=True)
-    same = previous and previous["regions"] == codes and previous["jobs"] == jobs
+    same = (previous and previous["regions"] == codes and previous["jobs"] == jobs
+            and previous.get("params", {}) == params)  # fmt: skip
     modes: dict[str, dict] = {k: {"when": previous["when"], **v} for k, v in previous["modes"].items()} if same else {}
     if "c" not in skip:
         print(f"(c) in-process, {len(codes)} counties ...", flush=True)
-        modes["c_inprocess"] = _timed(lambda: mode_inprocess(notebook, codes, work / "c"))
+        modes["c_inprocess"] = _timed(lambda: mode_inprocess(notebook, codes, work / "c", params=params))
         modes["c_inprocess"]["seconds"] = modes["c_inprocess"]["analysis_s"]  # the limit: analysis only
     if "b" not in skip:
         print(f"(b) analysis.batch, warm kernels, jobs={jobs} ...", flush=True)
-        modes["b_runner"] = _timed(lambda: mode_runner(notebook, codes, work / "b", jobs=jobs, warm=True))
+        modes["b_runner"] = _timed(lambda: mode_runner(notebook, codes, work / "b", jobs=jobs, warm=True, params=params))
     if "b1" not in skip and jobs != 1:
         print("(b1) analysis.batch, warm kernels, jobs=1 ...", flush=True)
-        modes["b1_runner_1job"] = _timed(lambda: mode_runner(notebook, codes, work / "b1", jobs=1, warm=True))
+        modes["b1_runner_1job"] = _timed(lambda: mode_runner(notebook, codes, work / "b1", jobs=1, warm=True, params=params))
     if "b0" not in skip:
         print(f"(b0) analysis.batch, cold kernels, jobs={jobs} ...", flush=True)
-        modes["b0_runner_cold"] = _timed(lambda: mode_runner(notebook, codes, work / "b0", jobs=jobs, warm=False))
+        modes["b0_runner_cold"] = _timed(lambda: mode_runner(notebook, codes, work / "b0", jobs=jobs, warm=False, params=params))
     if "a" not in skip:
         print("(a) papermill CLI loop ...", flush=True)
-        modes["a_papermill_cli"] = _timed(lambda: mode_papermill_cli(notebook, codes, work / "a"))
+        modes["a_papermill_cli"] = _timed(lambda: mode_papermill_cli(notebook, codes, work / "a", params=params))
     derived: dict[str, float] = {}
     a, b, c = (modes.get(k, {}).get("seconds") for k in ("a_papermill_cli", "b_runner", "c_inprocess"))
     if a and b:
@@ -137,6 +145,7 @@ def run(notebook: Path, n: int, jobs: int, skip: set[str], previous: dict | None
     return {
         "notebook": str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook),
         "stand_in": notebook == STANDIN,
+        "params": params,
         "n_regions": len(codes),
         "regions": codes,
         "jobs": jobs,
@@ -147,13 +156,19 @@ def run(notebook: Path, n: int, jobs: int, skip: set[str], previous: dict | None
     }
 
 
-def write_markdown(results: list[dict], path: Path) -> None:
+def entry_key(entry: dict) -> tuple[str, str]:
+    """Results are kept per notebook and extra parameters."""
+    return entry["notebook"], json.dumps(entry.get("params", {}), sort_keys=True)
+
+
+def markdown(results: list[dict]) -> list[str]:
     lines = ["# Batch benchmark", "",
              "Seconds of wall time for the same counties; load = 1-min load average before → after "
              "(the machine has the cores shown; other work on it inflates every number).", ""]  # fmt: skip
     for r in results:
         kind = "stand-in notebook" if r["stand_in"] else "study notebook"
-        lines += [f"## `{r['notebook']}` ({kind}), {r['n_regions']} counties, jobs={r['jobs']}", "",
+        extra = "".join(f", `-p {k} '{json.dumps(v)}'`" for k, v in r.get("params", {}).items())
+        lines += [f"## `{r['notebook']}` ({kind}{extra}), {r['n_regions']} counties, jobs={r['jobs']}", "",
                   "| mode | seconds | s / notebook | load | failed | measured |",
                   "|---|---:|---:|---|---:|---|"]  # fmt: skip
         for name, m in sorted(r["modes"].items()):
@@ -163,28 +178,48 @@ def write_markdown(results: list[dict], path: Path) -> None:
         for k, v in r["derived"].items():
             lines.append(f"- {k}: {v}")
         lines.append("")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    default_nb = next(iter(sorted(NOTEBOOKS_DIR.glob("01_*.ipynb"))), STANDIN)
-    parser.add_argument("--notebook", type=Path, default=default_nb, help=f"default: {default_nb.name}")
-    parser.add_argument("--standin", action="store_true", help="use the light stand-in notebook (overhead)")
-    parser.add_argument("--n", type=int, default=24, help="number of counties (default 24)")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--skip", default="", help="modes to skip: a, b, b1, b0, c (e.g. a,b0)")
-    args = parser.parse_args(argv)
-    notebook = (STANDIN if args.standin else args.notebook).resolve()
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    path = BENCH_DIR / "results.json"
-    previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-    key = str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook)
-    before = next((r for r in previous if r["notebook"] == key), None)
-    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    result = run(notebook, args.n, args.jobs, skip, before)
-    results = [r for r in previous if r["notebook"] != result["notebook"]] + [result]
-    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    write_markdown(results, BENCH_DIR / "results.md")
-    print((BENCH_DIR / "results.md").read_text(encoding="utf-8"))
-    return 0
+def county_estimate(notebook: Path, n: int, jobs: int, *, params: dict | None = None) -> dict:
+    """Run the runner on ``n`` counties spread evenly over the national county list (every k-th code),
+    then extrapolate linearly to every county-level unit ``--level county --all`` would run.
+
+    An extrapolation, not a measurement of the full batch: it assumes the sample's mean time per notebook
+    (start-up of the pool included once, so slightly pessimistic) holds for all units.
+    """
+    from analysis.batch.params import select_regions
+
+    units = [r.code for r in select_regions(level="county", all_regions=True)]
+    step = len(units) / n
+    sample = [units[int(i * step)] for i in range(n)]
+    work = BENCH_DIR / "work" / f"county-estimate-{notebook.stem}"
+    shutil.rmtree(work, ignore_errors=True)
+    m = _timed(lambda: mode_runner(notebook, sample, work, jobs=jobs, warm=True, params=params))
+    per = m["seconds"] / n
+    return {
+        "notebook": str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook),
+        "params": dict(params or {}),
+        "n_sample": n,
+        "jobs": jobs,
+        "n_units": len(units),
+        "sample_first_last": [sample[0], sample[-1]],
+        "cores": os.cpu_count(),
+        **m,
+        "s_per_notebook": round(per, 3),
+        "extrapolated_full_county_batch_min": round(per * len(units) / 60, 1),
+    }
+
+
+def county_markdown(entries: list[dict]) -> list[str]:
+    lines = ["# Full county batch (extrapolated)", "",
+             "The runner on a sample of counties spread over the whole country (every k-th code of "
+             "`--level county --all`), extrapolated linearly to all units: an estimate, not a full run.", "",
+             "| notebook | parameters | sample | jobs | seconds | s / notebook | failed | load | units | estimate, min | measured |",
+             "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
+    for e in entries:
+        extra = " ".join(f"`-p {k} '{json.dumps(v)}'`" for k, v in e["params"].items()) or "defaults"
+        lines.append(f"| `{e['notebook']}` | {extra} | {e['n_sample']} | {e['jobs']} | {e['seconds']:.1f} | "
+                     f"{e['s_per_notebook']:.2f} | {e['failed']} | {e['load_before']} → {e['load_after']} | "
+                     f"{e['n_units']:,} | {e['extrapolated_full_county_batch_min']:.1f} | {e['when']} |")  # fmt: skip
+    return lines + [""]

@@ -1,6 +1,6 @@
 """Run a notebook's code in this very process for many regions: the lower limit of any batch runner.
 
-``python -m benchmarks.inprocess NOTEBOOK OUT CODE [CODE ...]`` prints JSON with the import time (the
+``python -m benchmarks.inprocess [--params JSON] NOTEBOOK OUT CODE [CODE ...]`` prints JSON with the import time (the
 notebook's first code cell after the parameters, run once) and the seconds per region. Each region gets
 a fresh IPython namespace (``shell.reset``); modules, caches and matplotlib state are shared — exactly
 what a warm kernel must *not* share, which is why this is a limit and not a runner. Figures are rendered
@@ -25,7 +25,7 @@ def code_cells(path: Path) -> tuple[list[str], list[str]]:
     return [c.source for c in cells[: idx + 1]], [c.source for c in cells[idx + 1 :]]
 
 
-def run(notebook: Path, out: Path, codes: list[str]) -> dict:
+def run(notebook: Path, out: Path, codes: list[str], *, params: dict | None = None) -> dict:
     import os
 
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -50,8 +50,10 @@ def run(notebook: Path, out: Path, codes: list[str]) -> dict:
     for code in codes:
         shell.reset(new_session=False)
         t = time.perf_counter()
-        params = f"region = {code!r}\noutput_dir = {str(out / code)!r}\n"
-        for src in head + [params] + body:
+        injected = f"region = {code!r}\noutput_dir = {str(out / code)!r}\n" + "".join(
+            f"{name} = {value!r}\n" for name, value in (params or {}).items()
+        )
+        for src in head + [injected] + body:
             res = shell.run_cell(src, silent=True)
             if not res.success:
                 errors[code] = repr(res.error_in_exec or res.error_before_exec)
@@ -64,5 +66,7 @@ def run(notebook: Path, out: Path, codes: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    nb_path, out_dir, *region_codes = sys.argv[1:]
-    print(json.dumps(run(Path(nb_path), Path(out_dir), region_codes)))
+    args = sys.argv[1:]
+    extra = json.loads(args[1]) if args[:1] == ["--params"] else {}
+    nb_path, out_dir, *region_codes = args[2:] if args[:1] == ["--params"] else args
+    print(json.dumps(run(Path(nb_path), Path(out_dir), region_codes, params=extra)))
