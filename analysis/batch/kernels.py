@@ -68,11 +68,13 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "analysis.migrants",
 )
 
-#: Caches filled once in the fork server (module, function, args): the region registry's index and the
-#: CJK font in matplotlib's font manager (no rcParams change: each kernel still applies its own theme).
+#: Caches filled once in the fork server (module, function, args): the region registry's index, the
+#: CJK font in matplotlib's font manager and the figure backends (no rcParams change: each kernel still
+#: applies its own theme).
 WARMUPS: tuple[tuple[str, str, tuple], ...] = (
     ("analysis.data.regions", "lookup", ("000000",)),
     ("analysis.plots", "register_cjk_font", ()),
+    ("analysis.batch.kernels", "warm_figure_backends", ()),
 )
 
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -110,6 +112,28 @@ def _preload(modules: tuple[str, ...], *, data: bool) -> None:
             cat.load(name)
     except Exception:  # noqa: BLE001 - preloading is an optimisation; the kernel loads on demand
         return
+
+
+def warm_figure_backends() -> None:
+    """Render a small figure with Latin and Chinese text to PNG, PDF (TrueType fonts embedded) and SVG in
+    memory, so the backends, PIL and fontTools' subsetting and table modules are imported and the font
+    caches filled once here rather than in every kernel (≈ 0.2 s off each notebook's first saved figure).
+    Uses a bare ``Figure`` (not pyplot) inside ``rc_context``: rcParams and pyplot state are unchanged."""
+    import io
+
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from analysis.plots import register_cjk_font
+
+    family = ["DejaVu Sans", register_cjk_font()]
+    with matplotlib.rc_context({"font.family": family, "pdf.fonttype": 42, "svg.fonttype": "none"}):
+        fig = Figure(figsize=(2, 1.5))
+        ax = fig.subplots()
+        ax.plot([1, 2], [3, 4])
+        ax.set_title("出生性别比 SRB −1")
+        for fmt in ("png", "pdf", "svg"):
+            fig.savefig(io.BytesIO(), format=fmt, dpi=72, bbox_inches="tight")
 
 
 def _child(request: dict[str, Any], close_fds: list[int], parent_pid: int) -> None:
