@@ -153,3 +153,12 @@ def test_one_batch_per_output_folder(tmp_path):
             run_batch(notebooks=OK, regions="440100", out=tmp_path / "run", progress=False, warm=False)
     finally:
         held.release()
+
+
+def test_default_batch_runs_only_notebooks_that_need_no_user_input():
+    """04 reads the user's report texts (metadata cnfp.batch_default: false): not in the default batch."""
+    from analysis.batch.params import find_notebooks
+
+    names = [nb.name for nb in find_notebooks(None)]
+    assert names == ["01_sex_ratio_trends", "02_two_child_policy", "03_migrant_service_coverage"]
+    assert [nb.name for nb in find_notebooks("04")] == ["04_report_indicators"]

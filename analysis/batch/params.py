@@ -41,6 +41,9 @@ class Notebook:
 
     path: Path
     parameters: dict[str, Parameter] = field(default_factory=dict)
+    #: False for notebooks that need the user's own input (notebook metadata ``cnfp.batch_default``):
+    #: they are left out of the default batch, which runs on the embedded data only.
+    batch_default: bool = True
 
     @property
     def name(self) -> str:
@@ -90,9 +93,10 @@ def read_notebook(path: str | Path) -> Notebook:
     if not path.is_file():
         raise ParameterError(f"{path}: notebook not found")
     nb = nbformat.read(path, as_version=4)
+    batch_default = bool(nb.metadata.get("cnfp", {}).get("batch_default", True))
     cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
     if not cells:
-        return Notebook(path=path)
+        return Notebook(path=path, batch_default=batch_default)
     source = cells[0].source
     try:
         tree = ast.parse(source)
@@ -113,15 +117,19 @@ def read_notebook(path: str | Path) -> Notebook:
         line = lines[node.lineno - 1]
         comment = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset :] else ""
         params[name] = Parameter(name=name, default=default, help=comment)
-    return Notebook(path=path, parameters=params)
+    return Notebook(path=path, parameters=params, batch_default=batch_default)
 
 
 def find_notebooks(keys: str | list[str] | None = None, *, directory: Path | None = None) -> list[Notebook]:
-    """Notebooks by key (``"01,03"``, a stem or a path); ``None`` = every ``NN_*.ipynb`` that takes a region."""
+    """Notebooks by key (``"01,03"``, a stem or a path).
+
+    ``None`` = every ``NN_*.ipynb`` that takes a region and runs on the embedded data alone (not those marked
+    ``cnfp.batch_default: false``, such as 04, which reads the user's report texts).
+    """
     directory = Path(directory or NOTEBOOKS_DIR)
     if keys is None:
         found = [read_notebook(p) for p in sorted(directory.glob("[0-9][0-9]_*.ipynb"))]
-        return [nb for nb in found if "region" in nb.parameters]
+        return [nb for nb in found if "region" in nb.parameters and nb.batch_default]
     if isinstance(keys, str):
         keys = [k.strip() for k in keys.split(",") if k.strip()]
     out: list[Notebook] = []
