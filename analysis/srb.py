@@ -676,6 +676,23 @@ def _min_sse(x: np.ndarray, combos: np.ndarray, ys: np.ndarray, chunk: int = 400
     return np.maximum(best, 0.0), arg
 
 
+def _apc_row(segment, start, end, w: np.ndarray, coef: np.ndarray, cov: np.ndarray, q: float, df_resid: float) -> dict:
+    """Annual percent change 100·(e^slope − 1) of the contrast ``w`` of a log-linear fit, with t interval and p."""
+    slope = float(w @ coef)
+    se = float(np.sqrt(w @ cov @ w))
+    return {
+        "segment": segment,
+        "start": start,
+        "end": end,
+        "apc": 100 * np.expm1(slope),
+        "lower": 100 * np.expm1(slope - q * se),
+        "upper": 100 * np.expm1(slope + q * se),
+        "p_value": 2 * stats.t.sf(abs(slope / se), df_resid) if se > 0 else np.nan,
+        "slope_log": slope,
+        "se": se,
+    }
+
+
 def _trend_joinpoint(
     data, *, year, males, females, srb, alpha, max_joinpoints, min_gap, n_permutations, seed
 ):
@@ -781,41 +798,14 @@ def _trend_joinpoint(
         w = np.zeros(design.shape[1])
         w[1] = 1.0
         w[2 : 2 + j] = 1.0
-        slope = float(w @ coef)
-        se = float(np.sqrt(w @ cov @ w))
-        seg_rows.append(
-            {
-                "segment": j + 1,
-                "start": bounds[j],
-                "end": bounds[j + 1],
-                "apc": 100 * np.expm1(slope),
-                "lower": 100 * np.expm1(slope - q * se),
-                "upper": 100 * np.expm1(slope + q * se),
-                "p_value": 2 * stats.t.sf(abs(slope / se), df_resid) if se > 0 else np.nan,
-                "slope_log": slope,
-                "se": se,
-            }
-        )
+        seg_rows.append(_apc_row(j + 1, bounds[j], bounds[j + 1], w, coef, cov, q, df_resid))
     # average APC over the whole period: slopes weighted by segment length (NCI Joinpoint AAPC)
     lengths = np.diff(bounds)
     w = np.zeros(design.shape[1])
     w[1] = 1.0
     for j in range(k):
         w[2 + j] = lengths[j + 1 :].sum() / lengths.sum()
-    aapc, aapc_se = float(w @ coef), float(np.sqrt(w @ cov @ w))
-    seg_rows.append(
-        {
-            "segment": "AAPC",
-            "start": x[0],
-            "end": x[-1],
-            "apc": 100 * np.expm1(aapc),
-            "lower": 100 * np.expm1(aapc - q * aapc_se),
-            "upper": 100 * np.expm1(aapc + q * aapc_se),
-            "p_value": 2 * stats.t.sf(abs(aapc / aapc_se), df_resid) if aapc_se > 0 else np.nan,
-            "slope_log": aapc,
-            "se": aapc_se,
-        }
-    )
+    seg_rows.append(_apc_row("AAPC", x[0], x[-1], w, coef, cov, q, df_resid))
     table = pd.DataFrame(seg_rows)
     table["segment"] = table["segment"].astype(str)
     eta = design @ coef
