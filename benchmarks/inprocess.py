@@ -42,7 +42,7 @@ def run(notebook: Path, out: Path, codes: list[str], *, params: dict | None = No
     t0 = time.perf_counter()
     errors = {}
     for src in head + body[:1]:  # the imports, once: the limit assumes they are already done
-        res = shell.run_cell(src, silent=True)
+        res = shell.run_cell(src, store_history=False)  # not silent: post-execute hooks show figures, as in a kernel
         if not res.success:
             errors["imports"] = repr(res.error_in_exec or res.error_before_exec)
     imports_s = time.perf_counter() - t0
@@ -54,7 +54,7 @@ def run(notebook: Path, out: Path, codes: list[str], *, params: dict | None = No
             f"{name} = {value!r}\n" for name, value in (params or {}).items()
         )
         for src in head + [injected] + body:
-            res = shell.run_cell(src, silent=True)
+            res = shell.run_cell(src, store_history=False)  # not silent: post-execute hooks show figures, as in a kernel
             if not res.success:
                 errors[code] = repr(res.error_in_exec or res.error_before_exec)
                 break

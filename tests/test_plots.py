@@ -132,11 +132,56 @@ def test_truetype_conversion_keeps_metrics_of_the_original_font():
             assert np.allclose(pens[0].bounds, pens[1].bounds, atol=2), char
 
 
+def _core_and_full_fonts() -> tuple[Path, Path]:
+    family = plots.font_family()
+    return tuple(  # type: ignore[return-value]
+        Path(font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False))
+        for f in family[1:]
+    )
+
+
+def test_core_cjk_font_covers_every_region_name_and_label_with_the_full_fonts_glyphs():
+    """The core subset holds every character of the region registry and the label dictionary, and
+    its glyphs are the full font's (reference: same advance widths and outlines bounds)."""
+    from analysis import data
+
+    core_path, full_path = _core_and_full_fonts()
+    names = "".join(data.load("regions")["name_zh"]) + "".join(data.load("county_census")["name_zh"].dropna())
+    labels = "".join(plots.label(k, "zh") for k in plots.label_keys())
+    with TTFont(core_path, lazy=True) as core, TTFont(full_path, lazy=True) as full:
+        core_cmap, full_cmap = core.getBestCmap(), full.getBestCmap()
+        missing = sorted({c for c in names + labels if ord(c) not in core_cmap and ord(c) in full_cmap})
+        assert missing == [], f"add to plots._CORE_EXTRA: {''.join(missing)}"
+        assert core["maxp"].numGlyphs < 10_000 < full["maxp"].numGlyphs
+        cs, fs = core.getGlyphSet(), full.getGlyphSet()
+        for char in "出生性别比埇鄠（）：、%1":
+            a, b = cs[core_cmap[ord(char)]], fs[full_cmap[ord(char)]]
+            assert a.width == b.width, char
+            pens = [BoundsPen(cs), BoundsPen(fs)]
+            a.draw(pens[0])
+            b.draw(pens[1])
+            assert pens[0].bounds == pens[1].bounds, char
+
+
+def test_characters_outside_the_core_font_fall_back_to_the_full_font(tmp_path):
+    """㐀 (U+3400, CJK Extension A) is not in GB 2312: it renders from the full font, embedded beside the core."""
+    plots.set_theme("zh")
+    core_path, _ = _core_and_full_fonts()
+    with TTFont(core_path, lazy=True) as core:
+        assert 0x3400 not in core.getBestCmap()
+    fig = _chinese_figure()
+    fig.axes[0].set_xlabel("㐀 出生")
+    assert _glyph_warnings(fig) == []
+    pdf = plots.save_figure(fig, tmp_path / "fig", formats=("pdf",))[0].read_bytes()
+    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKscCore-Regular", pdf)
+    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKsc-Regular", pdf)
+
+
 def test_set_theme_settings():
     plots.set_theme("en", context="talk")
     rc = mpl.rcParams
     assert rc["pdf.fonttype"] == 42 and rc["svg.fonttype"] == "none"
-    assert rc["font.family"] == ["DejaVu Sans", plots.register_cjk_font()]
+    assert rc["font.family"] == plots.font_family() == ["DejaVu Sans", "Noto Sans CJK SC Core", "Noto Sans CJK SC"]
     assert rc["font.size"] == pytest.approx(8 * 1.6)
     assert tuple(rc["figure.figsize"]) == (3.5, pytest.approx(3.5 * 0.72))
     assert rc["axes.prop_cycle"].by_key()["color"][:2] == ["#0072B2", "#D55E00"]
@@ -187,7 +232,8 @@ def test_save_figure_writes_png_pdf_svg(tmp_path):
 
     pdf = paths[1].read_bytes()
     assert b"/FontFile2" in pdf and b"/CIDFontType2" in pdf  # TrueType (Type 42) outlines, embedded
-    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKsc-Regular", pdf)
+    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKscCore-Regular", pdf)  # the core subset
+    assert not re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKsc-Regular", pdf)  # not the full font
     assert b"/ToUnicode" in pdf and b"CreationDate" not in pdf
 
     svg = paths[2].read_text(encoding="utf-8")

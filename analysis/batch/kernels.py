@@ -73,7 +73,7 @@ PRELOAD_MODULES: tuple[str, ...] = (
 #: applies its own theme).
 WARMUPS: tuple[tuple[str, str, tuple], ...] = (
     ("analysis.data.regions", "lookup", ("000000",)),
-    ("analysis.plots", "register_cjk_font", ()),
+    ("analysis.plots", "font_family", ()),
     ("analysis.batch.kernels", "warm_figure_backends", ()),
 )
 
@@ -124,9 +124,9 @@ def warm_figure_backends() -> None:
     import matplotlib
     from matplotlib.figure import Figure
 
-    from analysis.plots import register_cjk_font
+    from analysis.plots import font_family
 
-    family = ["DejaVu Sans", register_cjk_font()]
+    family = font_family()
     with matplotlib.rc_context({"font.family": family, "pdf.fonttype": 42, "svg.fonttype": "none"}):
         fig = Figure(figsize=(2, 1.5))
         ax = fig.subplots()
