@@ -113,6 +113,39 @@ def test_manifest_contents(batch):
                                                    "440100/ok/curve.png"}  # fmt: skip
     assert runs[("440300", "raises")]["status"] == "failed"
     assert "ValueError" in runs[("440300", "raises")]["error"]
+    assert {r["kernel_start_retries"] for r in runs.values()} == {0}  # a failing cell is not retried
+
+
+def test_kernel_that_dies_at_start_is_started_once_more(tmp_path, monkeypatch):
+    """A kernel that dies before its first reply (no cell has run) gets one more start; then the run fails."""
+    import papermill
+
+    from analysis.batch import runner
+    from analysis.batch.params import find_notebooks, notebook_parameters, select_regions
+
+    real, calls = papermill.execute_notebook, []
+
+    def dies_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    def never_starts(*args, **kwargs):
+        calls.append(1)
+        raise RuntimeError("Kernel died before replying to kernel_info")
+
+    nbs = find_notebooks([NOTEBOOKS[0]])
+    regions = select_regions(regions=["440100"])
+    spec = runner.plan(nbs, regions, run_dir=tmp_path, parameters=notebook_parameters(nbs, {}), warm=False)[0]
+    monkeypatch.setattr(papermill, "execute_notebook", dies_first)
+    record = runner.run_one(spec)
+    assert (record["status"], record["kernel_start_retries"], len(calls)) == ("ok", 1, 2)
+    monkeypatch.setattr(papermill, "execute_notebook", never_starts)
+    calls.clear()
+    record = runner.run_one(spec)
+    assert (record["status"], record["kernel_start_retries"], len(calls)) == ("failed", 1, 2)
+    assert record["error"] == "RuntimeError: Kernel died before replying to kernel_info"
 
 
 def test_index_contents(batch):

@@ -487,10 +487,23 @@ class WarmKernelClient(AsyncKernelClient):
 
 
 class WarmKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernels come from the fork server."""
+    """An ``AsyncKernelManager`` whose kernels come from the fork server.
+
+    Kernel and client talk over Unix sockets (zmq ``ipc``) in a private folder of this process, not
+    TCP: with TCP, jupyter_client picks free ports and closes them before the kernel binds them, so
+    parallel workers can race for a port and a kernel dies at start."""
 
     client_class = DottedObjectName("analysis.batch.kernels.WarmKernelClient")
     client_factory = Type(WarmKernelClient, klass=AsyncKernelClient)
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return "ipc"
+
+    def _ip_default(self) -> str:
+        if self.transport == "ipc":
+            return os.path.join(_ipc_dir(), _uuid()[:12])  # socket paths must stay short (< 108 bytes)
+        return super()._ip_default()
 
     async def _async_pre_start_kernel(self, **kw: Any) -> Any:
         if self.provisioner is None:
@@ -508,6 +521,21 @@ def _uuid() -> str:
     import uuid
 
     return str(uuid.uuid4())
+
+
+_IPC_DIR: list[str] = []
+
+
+def _ipc_dir() -> str:
+    """This process's private folder (mode 0700) for kernel sockets, removed at exit."""
+    if not _IPC_DIR:
+        import tempfile
+        from multiprocessing.util import Finalize
+
+        _IPC_DIR.append(tempfile.mkdtemp(prefix="cnfp-ipc-"))
+        # runs at interpreter exit and also when a process-pool worker ends (which skips atexit)
+        Finalize(None, shutil.rmtree, args=(_IPC_DIR[0],), kwargs={"ignore_errors": True}, exitpriority=0)
+    return _IPC_DIR[0]
 
 
 if __name__ == "__main__":

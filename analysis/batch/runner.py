@@ -57,6 +57,8 @@ class RunSpec:
 
 #: seconds between rewrites of manifest.json while a batch runs (it is always written at the end)
 MANIFEST_EVERY_S = 5.0
+#: a kernel that dies before answering ``kernel_info`` (no cell has run) is started once more
+KERNEL_START_RETRIES = 1
 _RUN_LOCK = threading.Lock()  # papermill/nbclient per process: one run at a time (Dask may use threads)
 _HTML = None
 
@@ -85,6 +87,14 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     """Execute one run in this process and return its record (also written to disk)."""
     with _RUN_LOCK:
         return _run_one(spec)
+
+
+def _kernel_did_not_start(exc: BaseException) -> bool:
+    """True for jupyter_client's errors of a kernel that died or hung before its first reply."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "Kernel died before replying to kernel_info" in text or "Kernel didn't respond" in text
+    )
 
 
 def _error_text(exc: BaseException) -> str:
@@ -123,21 +133,27 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         from jupyter_client.manager import AsyncKernelManager as manager_class
 
         LAST_LAUNCH = {"how": "plain"}
-    try:
-        pm.execute_notebook(
-            spec.notebook_path,
-            str(staged_nb),
-            parameters=spec.parameters,
-            kernel_name=spec.kernel_name,
-            engine_name=ENGINE_NAME,  # the notebook is written once, at the end (not around every cell)
-            progress_bar=False,
-            execution_timeout=spec.timeout,
-            resources={"metadata": {"path": str(stage)}},  # kernel cwd; papermill's chdir is not used
-            kernel_manager_class=manager_class,
-            shutdown_kernel="immediate",
-        )
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded; the batch goes on
-        status, error = "failed", _error_text(exc)
+    retries = 0
+    while True:
+        try:
+            pm.execute_notebook(
+                spec.notebook_path,
+                str(staged_nb),
+                parameters=spec.parameters,
+                kernel_name=spec.kernel_name,
+                engine_name=ENGINE_NAME,  # the notebook is written once, at the end (not around every cell)
+                progress_bar=False,
+                execution_timeout=spec.timeout,
+                resources={"metadata": {"path": str(stage)}},  # kernel cwd; papermill's chdir is not used
+                kernel_manager_class=manager_class,
+                shutdown_kernel="immediate",
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure is recorded; the batch goes on
+            if retries < KERNEL_START_RETRIES and _kernel_did_not_start(exc):
+                retries += 1  # no cell has run: starting again is safe
+                continue
+            status, error = "failed", _error_text(exc)
+        break
     if staged_nb.exists():
         try:
             import nbformat
@@ -179,6 +195,7 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         "kernel": spec.kernel_name,
         "warm_kernel": LAST_LAUNCH["how"] == "forked",
         "kernel_launch": LAST_LAUNCH["how"] or "not started",
+        "kernel_start_retries": retries,
         "worker_pid": os.getpid(),
         "start": started.isoformat(timespec="seconds"),
         "duration_s": round(duration, 3),
@@ -370,9 +387,9 @@ def run_batch(
             for spec, record in exe.run(todo):
                 key = (spec.region_code, spec.notebook)
                 results[key] = on_disk[key] = record
-                bar.set_description_str(f"{spec.region_code} {spec.region_name}".strip())
-                bar.set_postfix_str(f"{spec.notebook}: {record['status']}")
-                bar.update(1)
+                bar.set_description_str(f"{spec.region_code} {spec.region_name}".strip(), refresh=False)
+                bar.set_postfix_str(f"{spec.notebook}: {record['status']}", refresh=False)
+                bar.update(1)  # redraws at most every mininterval
                 if time.monotonic() - last_write > MANIFEST_EVERY_S:  # large batches: not after every run
                     mf.write_manifest(run_dir, run=run_info, records=list(on_disk.values()))
                     last_write = time.monotonic()
@@ -414,6 +431,10 @@ def run_batch(
 
 
 def _progress(total: int, *, enabled: bool):
+    """A tqdm bar on stderr (a widget in Jupyter). Written to a log file rather than a terminal, it
+    prints a line every 30 s instead of redrawing on every run."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, unit="run", disable=not enabled, dynamic_ncols=True, file=sys.stderr)
+    to_log = "notebook" not in tqdm.__module__ and not sys.stderr.isatty()
+    return tqdm(total=total, unit="run", disable=not enabled, dynamic_ncols=True, file=sys.stderr,
+                mininterval=30.0 if to_log else 0.1)  # fmt: skip
