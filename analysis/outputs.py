@@ -2,8 +2,8 @@
 
 ``Exporter(output_dir, notebook=..., params=...)`` creates the folder and writes ``parameters.json``
 (the parameters, notebook name, package/Python/library versions and the UTC time), so that every
-output folder says how it was made. ``.figure(fig, name)`` writes PNG + PDF + SVG (or the
-``formats`` chosen, e.g. only PNG for a quick batch) through :func:`analysis.plots.save_figure`; ``.table(df_or_result, name)`` writes CSV in UTF-8 with BOM (Excel
+output folder says how it was made. ``.figure(fig, name)`` writes PNG + PDF (or the ``formats``
+chosen from PNG, PDF, SVG, e.g. only PNG for a quick batch) through :func:`analysis.plots.save_figure`; ``.table(df_or_result, name)`` writes CSV in UTF-8 with BOM (Excel
 shows Chinese correctly). Every file is written to a temporary name in the same folder and then
 renamed (``os.replace``), so an interrupted run never leaves a half-written file under the final name.
 
@@ -34,11 +34,14 @@ from analysis.results import Result
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_FORMATS", "Exporter", "atomic_path", "validate_name"]
+__all__ = ["DEFAULT_FIGURE_FORMATS", "FIGURE_FORMATS", "Exporter", "atomic_path", "validate_name"]
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
-#: Figure formats :meth:`Exporter.figure` can write (all by default).
+#: Figure formats :meth:`Exporter.figure` can write.
 FIGURE_FORMATS = ("png", "pdf", "svg")
+#: Written unless chosen otherwise: PNG for documents and slides, PDF (vector, fonts embedded) for
+#: journals. SVG keeps text as text and so depends on the reader's fonts: ask for it to edit a figure.
+DEFAULT_FIGURE_FORMATS = ("png", "pdf")
 #: Libraries whose versions are recorded in ``parameters.json``.
 RECORDED_LIBRARIES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "seaborn", "papermill")
 
@@ -104,8 +107,8 @@ class Exporter:
     output_dir : folder to write into (created with parents).
     notebook : name of the notebook (or script) producing the outputs.
     params : the run's parameters (JSON-able values), written to ``parameters.json``.
-    formats : figure formats written by :meth:`figure`, a non-empty subset of ``("png", "pdf", "svg")``
-        (PDF with embedded CJK fonts is the slowest; ``["png"]`` makes large batches faster).
+    formats : figure formats written by :meth:`figure`, a non-empty subset of ``("png", "pdf", "svg")``;
+        default PNG + PDF (``["png"]`` makes large batches faster).
     """
 
     def __init__(
@@ -114,7 +117,7 @@ class Exporter:
         *,
         notebook: str,
         params: Mapping[str, Any],
-        formats: Sequence[str] = FIGURE_FORMATS,
+        formats: Sequence[str] = DEFAULT_FIGURE_FORMATS,
     ) -> None:
         from analysis import __version__
 

@@ -68,7 +68,7 @@ def test_list_parameter_from_json_on_the_command_line():
     from analysis.config import NOTEBOOKS_DIR
 
     nb = bp.read_notebook(NOTEBOOKS_DIR / "01_sex_ratio_trends.ipynb")
-    assert nb.parameters["figure_formats"].default == ["png", "pdf", "svg"]
+    assert nb.parameters["figure_formats"].default == ["png", "pdf"]
     per_nb = bp.notebook_parameters([nb], {"figure_formats": '["png"]'})
     assert per_nb[nb.name] == {"figure_formats": ["png"]}
     with pytest.raises(bp.ParameterError, match="cannot read 'png' as list"):

@@ -68,7 +68,7 @@ def test_table_csv_with_bom_from_dataframe_and_result(tmp_path):
 
 
 def test_figure_writes_three_formats_and_no_temp_files(tmp_path):
-    ex = Exporter(tmp_path, notebook="nb", params={})
+    ex = Exporter(tmp_path, notebook="nb", params={}, formats=["png", "pdf", "svg"])
     fig, ax = plt.subplots()
     ax.plot([1, 2], [3, 4])
     paths = ex.figure(fig, "trend")
@@ -87,8 +87,8 @@ def test_figure_formats_option_writes_only_those_and_records_them(tmp_path):
     assert _files(tmp_path) == ["parameters.json", "trend.png"]
     assert json.loads((tmp_path / "parameters.json").read_text())["figure_formats"] == ["png"]
     default = Exporter(tmp_path / "all", notebook="nb", params={})
-    assert json.loads((tmp_path / "all" / "parameters.json").read_text())["figure_formats"] == ["png", "pdf", "svg"]
-    assert default.formats == ("png", "pdf", "svg")
+    assert json.loads((tmp_path / "all" / "parameters.json").read_text())["figure_formats"] == ["png", "pdf"]
+    assert default.formats == ("png", "pdf")
 
 
 @pytest.mark.parametrize("formats", [["png", "jpg"], [], ["PDF"]])

@@ -132,12 +132,38 @@ def test_truetype_conversion_keeps_metrics_of_the_original_font():
             assert np.allclose(pens[0].bounds, pens[1].bounds, atol=2), char
 
 
-def _core_and_full_fonts() -> tuple[Path, Path]:
-    family = plots.font_family()
-    return tuple(  # type: ignore[return-value]
+def _font_files() -> list[Path]:
+    """Files of the font chain: Latin core, Latin, CJK core, CJK."""
+    return [
         Path(font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False))
-        for f in family[1:]
-    )
+        for f in plots.font_family()
+    ]
+
+
+def _core_and_full_fonts() -> tuple[Path, Path]:
+    return tuple(_font_files()[2:])  # type: ignore[return-value]
+
+
+def _same_glyphs(core_path: Path, full_path: Path, chars: str) -> None:
+    """Reference check of a core subset against its full font: same advance widths and outline bounds."""
+    with TTFont(core_path, lazy=True) as core, TTFont(full_path, lazy=True) as full:
+        core_cmap, full_cmap = core.getBestCmap(), full.getBestCmap()
+        cs, fs = core.getGlyphSet(), full.getGlyphSet()
+        for char in chars:
+            a, b = cs[core_cmap[ord(char)]], fs[full_cmap[ord(char)]]
+            assert a.width == b.width, char
+            pens = [BoundsPen(cs), BoundsPen(fs)]
+            a.draw(pens[0])
+            b.draw(pens[1])
+            assert pens[0].bounds == pens[1].bounds, char
+
+
+def test_latin_core_font_has_dejavu_sans_glyphs():
+    latin_core, latin, _, _ = _font_files()
+    assert latin.name == "DejaVuSans.ttf"
+    _same_glyphs(latin_core, latin, "Aa1%‰−–≤²αχ→é")
+    with TTFont(latin_core, lazy=True) as core:
+        assert core["maxp"].numGlyphs < 1_000 and 0x0416 not in core.getBestCmap()  # Ж: from DejaVu Sans
 
 
 def test_core_cjk_font_covers_every_region_name_and_label_with_the_full_fonts_glyphs():
@@ -153,14 +179,7 @@ def test_core_cjk_font_covers_every_region_name_and_label_with_the_full_fonts_gl
         missing = sorted({c for c in names + labels if ord(c) not in core_cmap and ord(c) in full_cmap})
         assert missing == [], f"add to plots._CORE_EXTRA: {''.join(missing)}"
         assert core["maxp"].numGlyphs < 10_000 < full["maxp"].numGlyphs
-        cs, fs = core.getGlyphSet(), full.getGlyphSet()
-        for char in "出生性别比埇鄠（）：、%1":
-            a, b = cs[core_cmap[ord(char)]], fs[full_cmap[ord(char)]]
-            assert a.width == b.width, char
-            pens = [BoundsPen(cs), BoundsPen(fs)]
-            a.draw(pens[0])
-            b.draw(pens[1])
-            assert pens[0].bounds == pens[1].bounds, char
+    _same_glyphs(core_path, full_path, "出生性别比埇鄠（）：、%1")
 
 
 def test_characters_outside_the_core_font_fall_back_to_the_full_font(tmp_path):
@@ -181,7 +200,9 @@ def test_set_theme_settings():
     plots.set_theme("en", context="talk")
     rc = mpl.rcParams
     assert rc["pdf.fonttype"] == 42 and rc["svg.fonttype"] == "none"
-    assert rc["font.family"] == plots.font_family() == ["DejaVu Sans", "Noto Sans CJK SC Core", "Noto Sans CJK SC"]
+    assert rc["font.family"] == plots.font_family() == [
+        "DejaVu Sans Core", "DejaVu Sans", "Noto Sans CJK SC Core", "Noto Sans CJK SC"
+    ]  # fmt: skip
     assert rc["font.size"] == pytest.approx(8 * 1.6)
     assert tuple(rc["figure.figsize"]) == (3.5, pytest.approx(3.5 * 0.72))
     assert rc["axes.prop_cycle"].by_key()["color"][:2] == ["#0072B2", "#D55E00"]
@@ -217,7 +238,10 @@ def test_label_dictionary():
 def test_save_figure_writes_png_pdf_svg(tmp_path):
     plots.set_theme("zh")
     fig = _chinese_figure()
-    paths = plots.save_figure(fig, tmp_path / "trend.png", dpi=300, bbox_inches=None)
+    assert [p.name for p in plots.save_figure(fig, tmp_path / "default")] == ["default.png", "default.pdf"]
+    for p in tmp_path.iterdir():
+        p.unlink()
+    paths = plots.save_figure(fig, tmp_path / "trend.png", dpi=300, bbox_inches=None, formats=("png", "pdf", "svg"))
     assert [p.name for p in paths] == ["trend.png", "trend.pdf", "trend.svg"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "trend.pdf",
@@ -232,8 +256,9 @@ def test_save_figure_writes_png_pdf_svg(tmp_path):
 
     pdf = paths[1].read_bytes()
     assert b"/FontFile2" in pdf and b"/CIDFontType2" in pdf  # TrueType (Type 42) outlines, embedded
-    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKscCore-Regular", pdf)  # the core subset
-    assert not re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKsc-Regular", pdf)  # not the full font
+    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKscCore-Regular", pdf)  # the core subsets ...
+    assert re.search(rb"/BaseFont /[A-Z]{6}\+DejaVuSansCore", pdf)
+    assert not re.search(rb"/BaseFont /[A-Z]{6}\+(NotoSansCJKsc-Regular|DejaVuSans)\W", pdf)  # ... not the full fonts
     assert b"/ToUnicode" in pdf and b"CreationDate" not in pdf
 
     svg = paths[2].read_text(encoding="utf-8")
@@ -243,8 +268,8 @@ def test_save_figure_writes_png_pdf_svg(tmp_path):
 
 def test_save_figure_is_deterministic(tmp_path):
     plots.set_theme("zh")
-    first = plots.save_figure(_chinese_figure(), tmp_path / "a" / "fig")
-    second = plots.save_figure(_chinese_figure(), tmp_path / "b" / "fig.svg")
+    first = plots.save_figure(_chinese_figure(), tmp_path / "a" / "fig", formats=("png", "pdf", "svg"))
+    second = plots.save_figure(_chinese_figure(), tmp_path / "b" / "fig.svg", formats=("png", "pdf", "svg"))
     for p, q in zip(first, second, strict=True):
         assert p.name == q.name and p.read_bytes() == q.read_bytes(), p.name
 
