@@ -78,6 +78,9 @@ WARMUPS: tuple[tuple[str, str, tuple], ...] = (
 )
 
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+#: Options of every forked kernel: no input history (each cell would otherwise be written to the
+#: SQLite file that all kernels of the user share).
+KERNEL_ARGS: tuple[str, ...] = ("--HistoryManager.enabled=False",)
 
 
 # --------------------------------------------------------------------------- server side
@@ -163,7 +166,7 @@ def _child(request: dict[str, Any], close_fds: list[int], parent_pid: int) -> No
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
         sys.path[0:0] = [request["cwd"]] if request["cwd"] not in sys.path else []
-        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"]]
+        sys.argv = ["ipykernel_launcher", "-f", request["connection_file"], *KERNEL_ARGS]
         from ipykernel.kernelapp import IPKernelApp
 
         app = IPKernelApp.instance()

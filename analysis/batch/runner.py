@@ -133,10 +133,10 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         from jupyter_client.manager import AsyncKernelManager as manager_class
 
         LAST_LAUNCH = {"how": "plain"}
-    retries = 0
+    retries, executed = 0, None
     while True:
         try:
-            pm.execute_notebook(
+            executed = pm.execute_notebook(
                 spec.notebook_path,
                 str(staged_nb),
                 parameters=spec.parameters,
@@ -158,7 +158,9 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         try:
             import nbformat
 
-            html, _ = _html_exporter().from_notebook_node(nbformat.read(staged_nb, as_version=4))
+            if executed is None:  # failed: papermill wrote the notebook with its error banner
+                executed = nbformat.read(staged_nb, as_version=4)
+            html, _ = _html_exporter().from_notebook_node(executed)
             (stage / f"{spec.notebook}.html").write_text(html, encoding="utf-8")
         except Exception as exc:  # noqa: BLE001
             status = "failed"
