@@ -167,8 +167,14 @@ class Exporter:
         self._record(path)
         return path
 
-    def figure(self, fig: Figure, name: str, **kwargs: Any) -> list[Path]:
-        """Save ``fig`` as ``name`` + each of the exporter's formats (see :func:`analysis.plots.save_figure`)."""
+    def figure(self, fig: Figure, name: str, *, show: bool | None = None, **kwargs: Any) -> list[Path]:
+        """Save ``fig`` as ``name`` + each of the exporter's formats (see :func:`analysis.plots.save_figure`).
+
+        ``show`` — display the figure from the PNG just rendered and close it (see ``save_figure``);
+        default: when figures are shown inline (a Jupyter kernel) and PNG is among the formats.
+        """
+        import matplotlib as mpl
+
         from analysis.plots import FIGURE_SUFFIXES, save_figure
 
         stem = name
@@ -178,7 +184,9 @@ class Exporter:
                 break
         validate_name(stem, what="figure name")
         kwargs.setdefault("formats", self.formats)
-        paths = save_figure(fig, self.output_dir / stem, **kwargs)
+        if show is None:
+            show = "png" in kwargs["formats"] and "inline" in str(mpl.get_backend(auto_select=False))
+        paths = save_figure(fig, self.output_dir / stem, show=show, **kwargs)
         for path in paths:
             self._record(path)
         return paths

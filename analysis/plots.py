@@ -36,6 +36,7 @@ from typing import Any, Literal
 import matplotlib as mpl
 import numpy as np
 from matplotlib import font_manager
+from matplotlib import image as mimage
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
@@ -537,13 +538,18 @@ def save_figure(
     formats: Sequence[str] = ("png", "pdf"),
     dpi: int = 300,
     bbox_inches: Literal["tight"] | None = "tight",
+    show: bool = False,
 ) -> list[Path]:
     """Write ``fig`` as ``path``.png and .pdf (``formats``: any of png, pdf, svg) and return the paths written.
 
     ``path`` may carry one of these suffixes or none. PNG at ``dpi`` (≥ 200); PDF with TrueType
-    (Type 42) fonts and SVG with text kept as text, so labels stay editable. Bytes are identical for
-    the same figure (no creation dates or software stamps; fixed SVG hash salt). Each file is written
-    to a temporary name in the target folder and renamed.
+    (Type 42) fonts and SVG with text kept as text, so labels stay editable. ``bbox_inches="tight"``
+    crops to the drawn content plus a 0.03 in margin. Bytes are identical for the same figure (no
+    creation dates or software stamps; fixed SVG hash salt). Each file is written to a temporary name
+    in the target folder and renamed.
+
+    ``show`` — also display the figure in Jupyter from the PNG just rendered (scaled to the figure's
+    own dpi) and close it, so that the notebook does not draw it once more (≈ 0.1 s a figure).
     """
     if dpi < 200:
         raise ValueError(f"dpi must be at least 200 for publication PNGs, got {dpi}")
@@ -552,6 +558,8 @@ def save_figure(
         raise ValueError(
             f"formats must be a non-empty subset of ('png', 'pdf', 'svg'), got {tuple(formats)!r}"
         )
+    if show and "png" not in formats:
+        raise ValueError(f"show=True displays the PNG, but formats are {tuple(formats)!r}")
     base = Path(path)
     if base.suffix.lower() in FIGURE_SUFFIXES:
         base = base.with_suffix("")
@@ -570,23 +578,64 @@ def save_figure(
     }
     with mpl.rc_context(rc):
         bbox: Any = bbox_inches
+        pixels = None
         if bbox_inches == "tight" and fig.get_layout_engine() is None:
-            # one layout pass serves every format (savefig would lay the figure out again for each)
-            fig.draw_without_rendering()
-            bbox = fig.get_tightbbox().padded(_PAD_INCHES)
+            # one drawing gives the PNG and the tight box of every format (savefig would lay the
+            # figure out again for each format, and draw it twice for the PNG)
+            pixels, bbox = _draw_tight(fig, dpi)
         for fmt in formats:
             target = base.parent / f"{base.name}.{fmt}"
             with atomic_path(target) as tmp:
-                fig.savefig(
-                    tmp,
-                    format=fmt,
-                    dpi=dpi,
-                    metadata=metadata[fmt],
-                    bbox_inches=bbox,
-                    pad_inches=_PAD_INCHES,
-                )
+                if fmt == "png" and pixels is not None:
+                    mimage.imsave(tmp, pixels, format="png", origin="upper", dpi=dpi, metadata=metadata["png"])
+                else:
+                    fig.savefig(
+                        tmp, format=fmt, dpi=dpi, metadata=metadata[fmt], bbox_inches=bbox, pad_inches=_PAD_INCHES
+                    )
             written.append(target)
+    if show:
+        _show(fig, pixels if pixels is not None else base.parent / f"{base.name}.png", dpi)
     return written
+
+
+def _draw_tight(fig: Figure, dpi: float) -> tuple[np.ndarray | None, Any]:
+    """Draw ``fig`` once with Agg at ``dpi``; return (its pixels cropped to the padded tight bounding
+    box, that box in inches). The pixels are None when the box reaches outside the figure: then only
+    savefig, which enlarges the canvas, can draw it."""
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    original = fig.dpi
+    try:
+        fig.dpi = dpi
+        renderer = RendererAgg(fig.bbox.width, fig.bbox.height, dpi)
+        fig.draw(renderer)
+        bbox = fig.get_tightbbox(renderer).padded(_PAD_INCHES)
+    finally:
+        fig.dpi = original
+    x0, y0, x1, y1 = bbox.extents * dpi
+    width, height = int(renderer.width), int(renderer.height)
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        return None, bbox
+    rgba = np.asarray(renderer.buffer_rgba())
+    return rgba[height - int(np.ceil(y1)) : height - int(np.floor(y0)), int(np.floor(x0)) : int(np.ceil(x1))].copy(), bbox
+
+
+def _show(fig: Figure, png: np.ndarray | Path, dpi: float) -> None:
+    """Display the PNG pixels (or file) at ``fig``'s own dpi in Jupyter and close ``fig``."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Image as IPyImage
+    from IPython.display import display
+    from PIL import Image
+
+    img = Image.fromarray(png) if isinstance(png, np.ndarray) else Image.open(png)
+    factor = dpi / fig.dpi
+    if factor > 1:
+        size = (round(img.width / factor), round(img.height / factor))
+        img = img.reduce(int(factor)) if factor.is_integer() else img.resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    img.save(buffer, format="png")
+    display(IPyImage(data=buffer.getvalue(), format="png"))
+    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------------------- helpers

@@ -362,3 +362,55 @@ def test_sample_figure_is_journal_sized(tmp_path):
         width_in = img.size[0] / img.info["dpi"][0]
     assert 3.0 < width_in < 3.8
     assert Path(png).stat().st_size > 10_000
+
+
+def _png_array(path_or_bytes) -> np.ndarray:
+    src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
+    with Image.open(src) as img:
+        return np.asarray(img.convert("RGBA"), dtype=float)
+
+
+def test_tight_png_matches_matplotlibs_own_tight_savefig(tmp_path):
+    """Reference: ``fig.savefig(bbox_inches="tight")``. save_figure draws once and crops; the result may
+    differ by a pixel of size and by anti-aliasing, nothing more."""
+    plots.set_theme("zh")
+    fig = _chinese_figure()
+    fig.set_size_inches(4.5, 3.5)
+    fig.tight_layout()  # content inside the canvas: the single-drawing path
+    assert plots._draw_tight(fig, 300)[0] is not None
+    ours = _png_array(plots.save_figure(fig, tmp_path / "ours", formats=("png",))[0])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=300, bbox_inches="tight", pad_inches=0.03)
+    ref = _png_array(buf.getvalue())
+    assert abs(ours.shape[0] - ref.shape[0]) <= 2 and abs(ours.shape[1] - ref.shape[1]) <= 2
+    h, w = min(ours.shape[0], ref.shape[0]), min(ours.shape[1], ref.shape[1])
+    assert np.abs(ours[:h, :w] - ref[:h, :w]).mean() < 3.0  # of 255: sub-pixel shifts of anti-aliased edges
+    assert ours.shape[0] * ours.shape[1] < 0.95 * np.prod(fig.get_size_inches() * 300)  # it was cropped
+
+
+def test_content_outside_the_figure_is_kept(tmp_path):
+    """A label outside the canvas: the tight box is larger than the figure, so the PNG is wider than it."""
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [0, 1])
+    fig.text(1.15, 0.5, "outside")
+    assert plots._draw_tight(fig, 300)[0] is None  # savefig draws it, on an enlarged canvas
+    png = plots.save_figure(fig, tmp_path / "wide", formats=("png",))[0]
+    with Image.open(png) as img:
+        assert img.width > 3 * 300
+
+
+def test_show_displays_the_png_at_the_figure_dpi_and_closes_the_figure(tmp_path, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    plots.set_theme("zh")
+    fig = _chinese_figure()
+    assert plt.fignum_exists(fig.number)
+    png = plots.save_figure(fig, tmp_path / "fig", show=True)[0]
+    assert not plt.fignum_exists(fig.number)
+    (image,) = shown
+    with Image.open(png) as full, Image.open(io.BytesIO(image.data)) as small:
+        assert np.allclose(small.size, (full.width * fig.dpi / 300, full.height * fig.dpi / 300), atol=1)
+    with pytest.raises(ValueError, match="displays the PNG"):
+        plots.save_figure(fig, tmp_path / "x", formats=("pdf",), show=True)
