@@ -617,7 +617,9 @@ def _draw_tight(fig: Figure, dpi: float) -> tuple[np.ndarray | None, Any]:
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
         return None, bbox
     rgba = np.asarray(renderer.buffer_rgba())
-    return rgba[height - int(np.ceil(y1)) : height - int(np.floor(y0)), int(np.floor(x0)) : int(np.ceil(x1))].copy(), bbox
+    crop = rgba[height - int(np.ceil(y1)) : height - int(np.floor(y0)), int(np.floor(x0)) : int(np.ceil(x1))]
+    opaque = bool((crop[..., 3] == 255).all())
+    return (crop[..., :3] if opaque else crop).copy(), bbox  # RGB when opaque: smaller, faster PNGs
 
 
 def _show(fig: Figure, png: np.ndarray | Path, dpi: float) -> None:
