@@ -43,7 +43,11 @@ from analysis.binomial import (
     validate_counts,
 )
 from analysis.exceptions import DataValidationError, ModelSpecificationError
+from analysis.plots import label as label_text
 from analysis.results import Result
+
+#: Label keys (analysis.plots) of the verdicts in plots.
+_VERDICT_LABELS = {"above": "above_target", "below": "below_target", "not distinguishable": "not_distinguishable"}
 
 __all__ = [
     "RECORD_COLUMNS",
@@ -173,9 +177,9 @@ class VsTargetResult(Result):
                 ax.errorbar(
                     100 * t["rate"][m], ypos[m],
                     xerr=[100 * (t["rate"][m] - t["lower"][m]), 100 * (t["upper"][m] - t["rate"][m])],
-                    fmt="o", color=colour, ms=4, capsize=2, label=verdict,
+                    fmt="o", color=colour, ms=4, capsize=2, label=label_text(_VERDICT_LABELS[verdict], lang),
                 )
-        ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label="target", zorder=4)
+        ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label=label_text("target", lang), zorder=4)
         ax.set_yticks(ypos, labels=names)
         ax.set_xlim(-2, 102)
         ax.set_xlabel("覆盖率 (%)" if lang == "zh" else "rate (%)")
@@ -280,14 +284,17 @@ class FunnelResult(Result):
     levels: tuple[float, ...]
     label: str | None = None
 
-    def plot(self, ax: Axes | None = None, *, xlabel: str = "eligible (n)", ylabel: str = "rate (%)") -> Axes:
-        """Funnel plot on the percent scale; units outside the widest limits are labelled."""
+    def plot(
+        self, ax: Axes | None = None, *, xlabel: str = "eligible (n)", ylabel: str = "rate (%)",
+        lang: Literal["zh", "en"] | None = None,
+    ) -> Axes:
+        """Funnel plot on the percent scale; units outside the widest limits are labelled; ``lang``: legend language."""
         return _funnel.plot_funnel(
             self.table, x="n", y="proportion", target_p=self.target_p, levels=self.levels, ax=ax,
             label=self.label, transform=lambda p: 100 * np.asarray(p, dtype=float),
             overdispersion=self.params.get("phi") if self.params.get("phi", 1.0) > 1 else None,
-            xlabel=xlabel, ylabel=ylabel,
-        )
+            xlabel=xlabel, ylabel=ylabel, lang=lang,
+        )  # fmt: skip
 
 
 def funnel(

@@ -197,13 +197,19 @@ def plot_funnel(
     overdispersion: Overdispersion = None,
     xlabel: str | None = None,
     ylabel: str | None = None,
+    lang: Literal["zh", "en"] | None = None,
 ) -> Axes:
     """Funnel plot: proportion ``y`` (0–1) against denominator ``x`` with target line and limits.
 
     ``transform`` maps proportions to the display scale (e.g. ``lambda p: 100 * p / (1 - p)`` for males per
     100 females); ``label`` names a column used to annotate the units outside the widest limits;
-    ``overdispersion`` as in :func:`limits` (the observed counts are ``x * y``). Returns the Axes.
+    ``overdispersion`` as in :func:`limits` (the observed counts are ``x * y``); ``lang`` — language of
+    the legend (default: the theme's, see :func:`analysis.plots.label`). Returns the Axes.
     """
+    from analysis.plots import label as _label
+
+    text = _label("control_limits", lang)
+    limits_text = f"%{text}" if not text.isascii() else f"% {text}"  # "95%控制限", "95% control limits"
     for col in (x, y) + ((label,) if label else ()):
         if col not in data.columns:
             raise DataValidationError(f"column {col!r} not in data (columns: {list(data.columns)})", column=col)
@@ -221,7 +227,7 @@ def plot_funnel(
     for i, level in enumerate(sorted(levels)):
         name = level_name(level)
         ls = styles[i % len(styles)]
-        ax.plot(grid, tf(lim[f"upper_{name}"].to_numpy()), color="0.35", ls=ls, lw=1, label=f"{name}% limits")
+        ax.plot(grid, tf(lim[f"upper_{name}"].to_numpy()), color="0.35", ls=ls, lw=1, label=f"{name}{limits_text}")
         ax.plot(grid, tf(lim[f"lower_{name}"].to_numpy()), color="0.35", ls=ls, lw=1)
     ax.axhline(float(tf(np.array([target_p]))[0]), color="0.1", lw=1)
     ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)

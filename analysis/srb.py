@@ -935,6 +935,7 @@ class Funnel(Result):
                 ("Children aged 0" if lang == "en" else "0岁人口数") if proxy else plots.label("births", lang)
             ),
             ylabel=plots.label("age0_sex_ratio" if proxy else "srb", lang),
+            lang=lang,
         )
         return ax
 

@@ -223,6 +223,11 @@ def test_result_plot_and_summary(records):
     res = coverage.vs_target(records[records["period"] == "2018"], by="unit")
     fig, ax = plt.subplots()
     assert res.plot(ax=ax) is ax
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert "Target" in legend and legend <= {"Target", "Above target", "Below target", "Not distinguishable from target"}
+    fig, ax = plt.subplots()
+    res.plot(ax=ax, lang="zh")
+    assert "目标值" in {t.get_text() for t in ax.get_legend().get_texts()}
     assert "p_adjusted" in res.summary()
     assert "<table" in res._repr_html_()
 

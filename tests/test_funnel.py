@@ -129,3 +129,18 @@ def test_plot_funnel_with_transform():
     assert [t.get_text() for t in ax.texts] == ["c"]
     with pytest.raises(DataValidationError, match="column"):
         funnel.plot_funnel(df, x="n", y="p", target_p=0.5)
+
+
+def test_plot_legend_follows_the_language():
+    import matplotlib.pyplot as plt
+
+    from analysis import funnel
+
+    data = pd.DataFrame({"n": [100, 400, 900], "p": [0.5, 0.55, 0.45]})
+    texts = {}
+    for lang in ("zh", "en"):
+        fig, ax = plt.subplots()
+        funnel.plot_funnel(data, x="n", y="p", target_p=0.5, ax=ax, lang=lang)
+        texts[lang] = [t.get_text() for t in ax.get_legend().get_texts()]
+        plt.close(fig)
+    assert texts == {"zh": ["95%控制限", "99.8%控制限"], "en": ["95% control limits", "99.8% control limits"]}

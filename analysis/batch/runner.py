@@ -439,4 +439,4 @@ def _progress(total: int, *, enabled: bool):
 
     to_log = "notebook" not in tqdm.__module__ and not sys.stderr.isatty()
     return tqdm(total=total, unit="run", disable=not enabled, dynamic_ncols=True, file=sys.stderr,
-                mininterval=30.0 if to_log else 0.1)  # fmt: skip
+                mininterval=30.0 if to_log else 0.1, maxinterval=60.0 if to_log else 10.0)  # fmt: skip
