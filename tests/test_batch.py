@@ -234,3 +234,16 @@ def test_fork_only_for_this_environments_python():
     assert _same_python([str(venv_bin / "python3"), "-m", "ipykernel_launcher", "-f", "x"])
     assert not _same_python(["/nonexistent/env/bin/python", "-m", "ipykernel_launcher"])
     assert not _same_python([str(venv_bin / "python"), "-m", "some_other_kernel"])
+
+
+def test_fork_server_removes_its_socket_folder_when_its_owner_goes():
+    """The owner dies without ForkServer.close() (only its end of stdin closes): no folder is left in /tmp."""
+    from analysis.batch.kernels import ForkServer
+
+    server = ForkServer(data=False)
+    server.wait_ready()
+    folder = Path(server._dir)
+    assert (folder / "s").exists()
+    server._proc.stdin.close()  # what the OS does when the owner is killed
+    server._proc.wait(timeout=30)
+    assert not folder.exists()

@@ -78,6 +78,7 @@ WARMUPS: tuple[tuple[str, str, tuple], ...] = (
 )
 
 _INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+_SOCKET_DIR_PREFIX = "cnfp-fork-"  # temporary folder of a fork server's socket
 #: Options of every forked kernel: no input history (each cell would otherwise be written to the
 #: SQLite file that all kernels of the user share).
 KERNEL_ARGS: tuple[str, ...] = ("--HistoryManager.enabled=False",)
@@ -228,6 +229,10 @@ def serve(socket_path: str, *, data: bool = True) -> None:
     for pid in children:
         _kill(pid)
     listener.close()
+    os.unlink(socket_path)
+    folder = os.path.dirname(socket_path)
+    if os.path.basename(folder).startswith(_SOCKET_DIR_PREFIX):  # the folder ForkServer made for us
+        shutil.rmtree(folder, ignore_errors=True)  # even when our owner died without ForkServer.close()
 
 
 def _alive(pid: int) -> bool:
@@ -259,7 +264,7 @@ class ForkServer:
     def __init__(self, *, data: bool = True) -> None:
         import tempfile
 
-        self._dir = tempfile.mkdtemp(prefix="cnfp-fork-")
+        self._dir = tempfile.mkdtemp(prefix=_SOCKET_DIR_PREFIX)
         self.socket_path = os.path.join(self._dir, "s")
         cmd = [sys.executable, "-m", "analysis.batch.kernels", self.socket_path] + ([] if data else ["--no-data"])
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
