@@ -25,6 +25,7 @@ from scipy import stats
 
 from analysis.binomial import validate_counts
 from analysis.exceptions import DataValidationError, ModelSpecificationError
+from analysis.plots import label as label_text
 
 __all__ = ["level_name", "limits", "estimate_overdispersion", "classify", "plot_funnel"]
 
@@ -206,9 +207,7 @@ def plot_funnel(
     ``overdispersion`` as in :func:`limits` (the observed counts are ``x * y``); ``lang`` — language of
     the legend (default: the theme's, see :func:`analysis.plots.label`). Returns the Axes.
     """
-    from analysis.plots import label as _label
-
-    text = _label("control_limits", lang)
+    text = label_text("control_limits", lang)
     limits_text = f"%{text}" if not text.isascii() else f"% {text}"  # "95%控制限", "95% control limits"
     for col in (x, y) + ((label,) if label else ()):
         if col not in data.columns:

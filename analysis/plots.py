@@ -2,8 +2,8 @@
 
 - :func:`set_theme` — thin spines, readable sizes (8 pt text at ``context="paper"``), the Okabe–Ito
   colour-blind-safe palette (Okabe & Ito 2008, https://jfly.uni-koeln.de/color/), 3.5 in (single
-  column) figures, and a font chain *Latin font → core CJK subset → CJK font* (:func:`font_family`) so
-  Chinese and English labels both render and PDF export stays fast.
+  column) figures, and a font chain *Latin core → Latin font → CJK core → CJK font* (:func:`font_family`)
+  so Chinese and English labels both render and PDF export stays fast.
 - :func:`register_cjk_font` — finds a CJK font: a system Noto Sans CJK SC / Source Han Sans SC if
   present, else the Noto Sans CJK SC (SIL OFL 1.1) shipped by the ``mplfonts`` package.
   Noto Sans CJK is an OpenType font with CFF (PostScript) outlines. Matplotlib's PDF backend embeds
@@ -12,7 +12,8 @@
   We therefore convert the CFF outlines once to TrueType quadratic outlines with fontTools' cu2qu
   (max. error 1 font unit = 0.1 % of the em, invisible) and cache the result under matplotlib's
   cache folder; PDFs then embed a valid subset (CID TrueType) with editable, searchable text.
-  A second cached copy, cut down to GB 2312 and the region names, is what PDFs usually embed from.
+  Cached "core" subsets of it (GB 2312 and the region names) and of DejaVu Sans are what PDFs usually
+  embed from.
 - :func:`label` — bilingual (zh/en) axis and legend labels.
 - :func:`save_figure` — PNG (≥ 200 dpi) + PDF (+ SVG on request), byte-identical for the same figure, written
   atomically.
@@ -29,7 +30,7 @@ import importlib.util
 import io
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -293,8 +294,8 @@ def _from_ranges(ranges: Iterable[tuple[int, int]]) -> set[int]:
     return {cp for lo, hi in ranges for cp in range(lo, hi + 1)}
 
 
-def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: frozenset[int]) -> None:
-    """Write ``dst``: the TrueType font ``src`` cut down to ``codepoints`` and the horizontal layout
+def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: Callable[[], frozenset[int]]) -> None:
+    """Write ``dst``: the TrueType font ``src`` cut down to ``codepoints()`` and the horizontal layout
     features, renamed '<family> Core' so that it can sit before the full font in the font chain."""
     from fontTools import subset
     from fontTools.ttLib import TTFont
@@ -306,7 +307,7 @@ def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: frozense
     options.drop_tables += ["vhea", "vmtx", "VORG", "BASE", "FFTM"]  # vertical metrics, baselines: unused
     font = TTFont(src, fontNumber=index, recalcTimestamp=False)
     subsetter = subset.Subsetter(options)
-    subsetter.populate(unicodes=codepoints)
+    subsetter.populate(unicodes=codepoints())
     subsetter.subset(font)
     name = font["name"]
     family = name.getBestFamilyName()
@@ -323,7 +324,7 @@ def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: frozense
 
 def _core_version(src: Path, index: int, script: Literal["cjk", "latin"]) -> Path:
     """Path of the core subset of the TrueType font ``src`` (built once in a few seconds, cached)."""
-    codepoints = _cjk_core_codepoints() if script == "cjk" else _latin_core_codepoints()
+    codepoints = _cjk_core_codepoints if script == "cjk" else _latin_core_codepoints  # computed only to build
     build = functools.partial(_build_core_subset, codepoints=codepoints)
     return _cached_font(src, index, f"{_CORE_VERSION}-{script}", build, "Building the core subset of")
 
@@ -362,6 +363,7 @@ def register_cjk_font(path: str | os.PathLike[str] | None = None) -> str:
     _state["cjk_core_family"] = _register(_core_version(usable, face, "cjk"), 0)
     _state["cjk_family"] = family
     return family
+
 
 def font_family() -> list[str]:
     """The font chain for ``rcParams["font.family"]``: DejaVu Sans (Latin letters, digits, minus sign)
@@ -633,7 +635,11 @@ def _show(fig: Figure, png: np.ndarray | Path, dpi: float) -> None:
     from IPython.display import display
     from PIL import Image
 
-    img = Image.fromarray(png) if isinstance(png, np.ndarray) else Image.open(png)
+    if isinstance(png, np.ndarray):
+        img = Image.fromarray(png)
+    else:
+        with Image.open(png) as file:
+            img = file.copy()
     factor = dpi / fig.dpi
     if factor > 1:
         size = (round(img.width / factor), round(img.height / factor))
