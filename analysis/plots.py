@@ -37,7 +37,6 @@ from typing import Any, Literal
 import matplotlib as mpl
 import numpy as np
 from matplotlib import font_manager
-from matplotlib import image as mimage
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
@@ -593,7 +592,7 @@ def save_figure(
             target = base.parent / f"{base.name}.{fmt}"
             with atomic_path(target) as tmp:
                 if fmt == "png" and pixels is not None:
-                    mimage.imsave(tmp, pixels, format="png", origin="upper", dpi=dpi, metadata=metadata["png"])
+                    _write_png(tmp, pixels, dpi)
                 else:
                     fig.savefig(
                         tmp, format=fmt, dpi=dpi, metadata=metadata[fmt], bbox_inches=bbox, pad_inches=_PAD_INCHES
@@ -626,6 +625,14 @@ def _draw_tight(fig: Figure, dpi: float) -> tuple[np.ndarray | None, Any]:
     crop = rgba[height - int(np.ceil(y1)) : height - int(np.floor(y0)), int(np.floor(x0)) : int(np.ceil(x1))]
     opaque = bool((crop[..., 3] == 255).all())
     return (crop[..., :3] if opaque else crop).copy(), bbox  # RGB when opaque: smaller, faster PNGs
+
+
+def _write_png(path: Path, pixels: np.ndarray, dpi: float) -> None:
+    """Write RGB(A) ``pixels`` as a PNG that records ``dpi`` and nothing else (no software or date).
+    PIL directly: matplotlib's ``imsave`` would first expand RGB to RGBA (≈ 40% slower, larger files)."""
+    from PIL import Image
+
+    Image.fromarray(pixels).save(path, format="png", dpi=(dpi, dpi))
 
 
 def _show(fig: Figure, png: np.ndarray | Path, dpi: float) -> None:

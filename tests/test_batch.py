@@ -93,6 +93,8 @@ def test_each_notebook_starts_from_a_clean_state(batch):
     draws = [json.loads((batch.run_dir / c / "mutates" / "draw.json").read_text()) for c in REGIONS]
     assert len({d["pid"] for d in draws}) == len(REGIONS)
     assert len({d["numpy"] for d in draws}) == len(REGIONS)
+    # the fork server froze what it had loaded: the kernels' garbage collector leaves those pages alone
+    assert all(d["gc_frozen"] > 10_000 for d in draws), [d["gc_frozen"] for d in draws]
 
 
 def test_manifest_contents(batch):
@@ -247,3 +249,54 @@ def test_fork_server_removes_its_socket_folder_when_its_owner_goes():
     server._proc.stdin.close()  # what the OS does when the owner is killed
     server._proc.wait(timeout=30)
     assert not folder.exists()
+
+
+def test_preload_names_import_modules_and_submodules():
+    """``a:b`` imports ``a`` and, when ``b`` is a submodule rather than an attribute, ``a.b``."""
+    from analysis.batch import kernels
+
+    kernels._import("json:dumps")  # an attribute: nothing more to import
+    kernels._import("email.mime:audio")  # a submodule, which its package does not import itself
+    assert "email.mime.audio" in sys.modules
+    kernels._import("xml.dom.minidom")
+    assert "xml.dom.minidom" in sys.modules
+    with pytest.raises(ModuleNotFoundError):
+        kernels._import("json:no_such_thing")
+
+
+def test_fork_server_command_line(monkeypatch):
+    from analysis.batch import kernels
+
+    seen = []
+    monkeypatch.setattr(kernels, "serve", lambda path, **kw: seen.append((path, kw)))
+    kernels._main(["/tmp/s"])
+    kernels._main(["/tmp/s", "--no-data", "--preload", "numpy,analysis:srb"])
+    assert seen == [("/tmp/s", {"data": True, "modules": None}),
+                    ("/tmp/s", {"data": False, "modules": ("numpy", "analysis:srb")})]  # fmt: skip
+
+
+def test_warm_caches_leaves_no_trace(tmp_path, monkeypatch):
+    """The fork server's warm-up study changes no rcParams, keeps no pyplot figure, leaves no file."""
+    import tempfile
+
+    import matplotlib as mpl
+    import matplotlib.pyplot as plt
+
+    from analysis.batch.kernels import warm_caches
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    before = dict(mpl.rcParams)
+    figures = plt.get_fignums()
+    warm_caches()
+    assert dict(mpl.rcParams) == before
+    assert plt.get_fignums() == figures
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_batch_does_not_import_the_slow_iri_checker():
+    """nbformat → jsonschema would import rfc3987_syntax (≈ 1 s of Lark grammars); notebooks still validate."""
+    code = ("import sys, analysis.batch, nbformat; "
+            "nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('1')])); "
+            "print(sys.modules.get('rfc3987_syntax'), 'lark' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == ["None", "False"]

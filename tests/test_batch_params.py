@@ -162,3 +162,14 @@ def test_default_batch_runs_only_notebooks_that_need_no_user_input():
     names = [nb.name for nb in find_notebooks(None)]
     assert names == ["01_sex_ratio_trends", "02_two_child_policy", "03_migrant_service_coverage"]
     assert [nb.name for nb in find_notebooks("04")] == ["04_report_indicators"]
+
+
+def test_code_imports_lists_what_cells_import():
+    from analysis.batch.params import code_imports
+
+    cells = [
+        "import numpy as np\nimport matplotlib.pyplot as plt\nfrom analysis import srb, plots",
+        "%matplotlib inline\nimport never_seen",  # a magic: not Python, skipped
+        "from .relative import x\nfrom os.path import *\nif True:\n    import json\nimport numpy",
+    ]
+    assert code_imports(cells) == ("numpy", "matplotlib.pyplot", "analysis:srb", "analysis:plots", "json")

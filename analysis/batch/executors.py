@@ -36,10 +36,13 @@ def _crash_record(spec: RunSpec, exc: BaseException) -> dict[str, Any]:
 class LocalExecutor:
     """A pool of ``jobs`` worker processes (spawned) sharing one warm-kernel fork server.
 
-    The fork server starts here, so its imports overlap with planning and with the pool's start-up.
+    The fork server starts here, so its imports overlap with planning and with the pool's start-up;
+    ``preload`` names the modules it imports for the kernels (see :class:`~analysis.batch.kernels.ForkServer`).
     """
 
-    def __init__(self, *, jobs: int | None = None, warm: bool = True, **_: Any) -> None:
+    def __init__(
+        self, *, jobs: int | None = None, warm: bool = True, preload: tuple[str, ...] | None = None, **_: Any
+    ) -> None:
         self.jobs = int(jobs or os.cpu_count() or 1)
         if self.jobs < 1:
             raise ParameterError(f"--jobs must be at least 1, got {jobs}")
@@ -49,7 +52,7 @@ class LocalExecutor:
         if self.warm:
             from analysis.batch.kernels import ForkServer
 
-            self._server = ForkServer()
+            self._server = ForkServer(modules=preload)
 
     def run(self, specs: list[RunSpec]) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
         import multiprocessing as mp

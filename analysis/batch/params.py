@@ -12,6 +12,7 @@ import ast
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -44,6 +45,9 @@ class Notebook:
     #: False for notebooks that need the user's own input (notebook metadata ``cnfp.batch_default``):
     #: they are left out of the default batch, which runs on the embedded data only.
     batch_default: bool = True
+    #: modules its code cells import: ``"pkg.mod"`` for ``import pkg.mod``, ``"pkg:name"`` for
+    #: ``from pkg import name`` (a submodule or an attribute); the fork server imports them in advance
+    imports: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -94,9 +98,10 @@ def read_notebook(path: str | Path) -> Notebook:
         raise ParameterError(f"{path}: notebook not found")
     nb = nbformat.read(path, as_version=4)
     batch_default = bool(nb.metadata.get("cnfp", {}).get("batch_default", True))
+    imports = code_imports(c.source for c in nb.cells if c.cell_type == "code")
     cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
     if not cells:
-        return Notebook(path=path, batch_default=batch_default)
+        return Notebook(path=path, batch_default=batch_default, imports=imports)
     source = cells[0].source
     try:
         tree = ast.parse(source)
@@ -117,7 +122,24 @@ def read_notebook(path: str | Path) -> Notebook:
         line = lines[node.lineno - 1]
         comment = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset :] else ""
         params[name] = Parameter(name=name, default=default, help=comment)
-    return Notebook(path=path, parameters=params, batch_default=batch_default)
+    return Notebook(path=path, parameters=params, batch_default=batch_default, imports=imports)
+
+
+def code_imports(sources: Iterable[str]) -> tuple[str, ...]:
+    """The absolute imports of code cells, in order of first appearance: ``"a.b"`` for ``import a.b``,
+    ``"a:b"`` for ``from a import b``. Cells that are not plain Python (magics) are skipped."""
+    found: dict[str, None] = {}
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.update(dict.fromkeys(alias.name for alias in node.names))
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.update(dict.fromkeys(f"{node.module}:{alias.name}" for alias in node.names if alias.name != "*"))
+    return tuple(found)
 
 
 def find_notebooks(keys: str | list[str] | None = None, *, directory: Path | None = None) -> list[Notebook]:

@@ -351,19 +351,21 @@ def run_batch(
     nbs = find_notebooks(notebooks, directory=notebooks_dir)
     if not nbs:
         raise AnalysisError("no study notebooks with a 'region' parameter found")
-    per_nb = notebook_parameters(nbs, dict(parameters or {}))
-    if default:
-        chosen = select_regions(level="province", include_nation=True)
-    else:
-        chosen = select_regions(regions=regions, level=level, within=within, all_regions=all_regions)
-    exe = get_executor(executor, jobs=jobs, scheduler=scheduler, warm=warm)  # checks its arguments
-    run_dir = Path(out) if out is not None else OUTPUT_DIR / datetime.now().strftime("batch-%Y%m%d-%H%M%S")
-    run_dir = run_dir.resolve()
+    # the executor first: its kernel fork server imports what the notebooks import while we check the rest
+    preload = tuple(dict.fromkeys(m for nb in nbs for m in nb.imports))
+    exe = get_executor(executor, jobs=jobs, scheduler=scheduler, warm=warm, preload=preload)  # checks its arguments
     try:
+        per_nb = notebook_parameters(nbs, dict(parameters or {}))
+        if default:
+            chosen = select_regions(level="province", include_nation=True)
+        else:
+            chosen = select_regions(regions=regions, level=level, within=within, all_regions=all_regions)
+        run_dir = Path(out) if out is not None else OUTPUT_DIR / datetime.now().strftime("batch-%Y%m%d-%H%M%S")
+        run_dir = run_dir.resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         lock = _RunLock(run_dir)
     except BaseException:
-        exe.close()  # e.g. another batch holds the folder: stop the fork server we started
+        exe.close()  # bad parameters, or another batch holds the folder: stop the fork server we started
         raise
     try:
         shutil.rmtree(run_dir / mf.BATCH_DIR / "tmp", ignore_errors=True)  # leftovers of a killed batch
