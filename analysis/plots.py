@@ -77,7 +77,7 @@ _PAD_INCHES = 0.03  # white margin around a saved figure's tight bounding box
 CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "Source Han Sans CN")
 _PACKAGED_FONT = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
 _CONVERTER_VERSION = "cu2qu-2"
-_CORE_VERSION = "core-3"
+_CORE_VERSION = "core-4"
 _LATIN_FAMILY = "DejaVu Sans"  # ships with matplotlib; has U+2212 (minus), so unicode_minus stays on
 
 #: Characters of region names (2020 census, county level) outside GB 2312; kept in the core CJK font.
@@ -244,9 +244,15 @@ def _font_cache_dir() -> Path:
 
 def _cached_font(src: Path, index: int, kind: str, build: Any, what: str) -> Path:
     """Path of a font derived from ``src`` by ``build(src, index, dst)``, built once and cached in
-    matplotlib's cache folder (keyed by the source file and ``kind``, which names the builder's version)."""
-    stat = src.stat()
-    key = hashlib.sha256(f"{src.resolve()}|{index}|{stat.st_size}|{stat.st_mtime_ns}|{kind}".encode()).hexdigest()[:16]
+    matplotlib's cache folder, keyed by the source font's content (its size and first and last MiB, so
+    that every clone and environment with the same font shares one entry) and ``kind``, which names the
+    builder's version."""
+    digest = hashlib.sha256(f"{src.name}|{index}|{src.stat().st_size}|{kind}".encode())
+    with open(src, "rb") as fh:
+        digest.update(fh.read(1 << 20))
+        fh.seek(max(0, src.stat().st_size - (1 << 20)))
+        digest.update(fh.read())
+    key = digest.hexdigest()[:16]
     cache = _font_cache_dir()
     dst = cache / f"{src.stem}-{index}-{kind}-{key}.ttf"
     if dst.is_file():
@@ -295,12 +301,16 @@ def _from_ranges(ranges: Iterable[tuple[int, int]]) -> set[int]:
 
 def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: Callable[[], frozenset[int]]) -> None:
     """Write ``dst``: the TrueType font ``src`` cut down to ``codepoints()`` and the horizontal layout
-    features, renamed '<family> Core' so that it can sit before the full font in the font chain."""
+    features, renamed '<family> Core' so that it can sit before the full font in the font chain.
+
+    Made cheap to subset again at every PDF save: no glyph names (PDF text is mapped to Unicode by the
+    ToUnicode CMap matplotlib writes, not by names) and a single Windows Unicode BMP cmap, since every core
+    code point is in the BMP. That takes about half of the per-save subsetting time off."""
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
     options = subset.Options(
-        glyph_names=True, notdef_outline=True, recommended_glyphs=True, name_IDs=["*"], name_languages=["*"]
+        glyph_names=False, notdef_outline=True, recommended_glyphs=True, name_IDs=["*"], name_languages=["*"]
     )
     options.layout_features = list(_HORIZONTAL_FEATURES)
     options.drop_tables += ["vhea", "vmtx", "VORG", "BASE", "FFTM"]  # vertical metrics, baselines: unused
@@ -308,6 +318,9 @@ def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: Callable
     subsetter = subset.Subsetter(options)
     subsetter.populate(unicodes=codepoints())
     subsetter.subset(font)
+    cmap = font["cmap"]
+    if max(codepoints()) <= 0xFFFF and cmap.getcmap(3, 1) is not None:
+        cmap.tables = [cmap.getcmap(3, 1)]
     name = font["name"]
     family = name.getBestFamilyName()
     ps_name = name.getDebugName(6) or family.replace(" ", "")
@@ -372,7 +385,7 @@ def font_family() -> list[str]:
     of it is used. The core subsets (Latin: ≈500 of 6,241 glyphs; CJK: GB 2312, punctuation and
     every region name, 7,822 of 65,535) serve nearly all text. PDF export subsets each embedded font
     with fontTools on every save, which costs ≈0.06 s for DejaVu Sans and ≈0.4 s for the CJK font but
-    ≈0.01 s and ≈0.04 s for their cores. Other characters still render, from the full fonts.
+    ≈0.02 s and ≈0.05 s for their cores. Other characters still render, from the full fonts.
     """
     full = register_cjk_font()
     if _state["latin_core_family"] is None:

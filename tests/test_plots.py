@@ -414,3 +414,28 @@ def test_show_displays_the_png_at_the_figure_dpi_and_closes_the_figure(tmp_path,
         assert np.allclose(small.size, (full.width * fig.dpi / 300, full.height * fig.dpi / 300), atol=1)
     with pytest.raises(ValueError, match="displays the PNG"):
         plots.save_figure(fig, tmp_path / "x", formats=("pdf",), show=True)
+
+
+def test_font_cache_is_keyed_by_content_not_path(tmp_path, monkeypatch):
+    """The same font in two clones (other path, other mtime) shares one cached conversion; a changed
+    font gets its own."""
+    monkeypatch.setattr(plots, "_font_cache_dir", lambda: tmp_path / "cache")
+    src = Path(font_manager.findfont("DejaVu Sans"))
+    a, b = tmp_path / "a" / src.name, tmp_path / "b" / src.name
+    for copy in (a, b):
+        copy.parent.mkdir()
+        shutil.copyfile(src, copy)
+    b.touch()  # a later mtime
+    built = []
+
+    def build(source: Path, index: int, dst: Path) -> None:
+        built.append(source)
+        dst.write_bytes(source.read_bytes())
+
+    assert plots._cached_font(a, 0, "test-1", build, "test") == plots._cached_font(b, 0, "test-1", build, "test")
+    assert built == [a]
+    with open(b, "r+b") as fh:  # another version of the font
+        fh.seek(-4, 2)
+        fh.write(b"\0\0\0\1")
+    assert plots._cached_font(b, 0, "test-1", build, "test").is_file()
+    assert built == [a, b]
