@@ -40,6 +40,7 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
 from analysis.outputs import atomic_path
 
@@ -597,7 +598,8 @@ def save_figure(
     with mpl.rc_context(rc):
         bbox: Any = bbox_inches
         pixels = None
-        if bbox_inches == "tight" and fig.get_layout_engine() is None:
+        engine = fig.get_layout_engine()  # after fig.tight_layout(): a placeholder that does nothing
+        if bbox_inches == "tight" and (engine is None or isinstance(engine, PlaceHolderLayoutEngine)):
             # one drawing gives the PNG and the tight box of every format (savefig would lay the
             # figure out again for each format, and draw it twice for the PNG)
             pixels, bbox = _draw_tight(fig, dpi)

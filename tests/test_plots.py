@@ -378,7 +378,9 @@ def test_tight_png_matches_matplotlibs_own_tight_savefig(tmp_path):
     fig.set_size_inches(4.5, 3.5)
     fig.tight_layout()  # content inside the canvas: the single-drawing path
     assert plots._draw_tight(fig, 300)[0] is not None
+    fig.savefig = lambda *a, **k: pytest.fail("save_figure fell back to savefig")  # it draws once, itself
     ours = _png_array(plots.save_figure(fig, tmp_path / "ours", formats=("png",))[0])
+    del fig.savefig
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=300, bbox_inches="tight", pad_inches=0.03)
     ref = _png_array(buf.getvalue())
