@@ -26,6 +26,7 @@ from scipy import stats
 from analysis.binomial import validate_counts
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.plots import label as label_text
+from analysis.plots import log_axis
 
 __all__ = ["level_name", "limits", "estimate_overdispersion", "classify", "plot_funnel"]
 
@@ -236,7 +237,7 @@ def plot_funnel(
         outside = (p_pts > outer[f"upper_{name}"].to_numpy()) | (p_pts < outer[f"lower_{name}"].to_numpy())
         for xi, yi, text in zip(n_pts[outside], tf(p_pts[outside]), data[label].to_numpy()[outside], strict=True):
             ax.annotate(str(text), (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
-    ax.set_xscale("log")
+    log_axis(ax, "x")
     ax.set_xlabel(xlabel if xlabel is not None else x)
     ax.set_ylabel(ylabel if ylabel is not None else y)
     ax.legend(frameon=False, fontsize=8)

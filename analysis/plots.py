@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import matplotlib as mpl
 import numpy as np
-from matplotlib import font_manager
+from matplotlib import font_manager, ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
@@ -729,6 +729,25 @@ def ci_band(
     _check_interval(e, lo, hi)
     (line,) = ax.plot(x, e, color=color, label=label, **kwargs)
     ax.fill_between(x, lo, hi, color=line.get_color(), alpha=alpha, linewidth=0, label=band_label)
+    return ax
+
+
+class PlainLogFormatter(ticker.LogFormatter):
+    """Log-axis tick labels as plain numbers (1,000 · 10,000 · 0.9) rather than matplotlib's default
+    10³ in mathtext: easier to read for counts, and no mathtext parsing (≈ 15 ms per distinct label in
+    a fresh process)."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:,.0f}" if x >= 1 and x == round(x) else f"{x:g}"
+
+
+def log_axis(ax: Axes, which: Literal["x", "y"] = "x") -> Axes:
+    """Put ``ax``'s ``which`` axis on a log scale labelled by :class:`PlainLogFormatter` (minor ticks are
+    labelled, as matplotlib does, only when the axis spans less than about one decade)."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_formatter(PlainLogFormatter())
+    axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
     return ax
 
 

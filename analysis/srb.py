@@ -284,7 +284,7 @@ class SRBComparison(Result):
         err = np.vstack([r - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - r])
         ax.errorbar(r, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1)
         ax.axvline(1.0, color="0.2", lw=1)
-        ax.set_xscale("log")
+        plots.log_axis(ax, "x")
         ax.set_yticks(y, names)
         a, b = self.params["labels"]
         ax.set_xlabel(f"SRB {a} / SRB {b}" if lang == "en" else f"出生性别比之比（{a} / {b}）")

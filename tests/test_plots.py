@@ -441,3 +441,18 @@ def test_font_cache_is_keyed_by_content_not_path(tmp_path, monkeypatch):
         fh.write(b"\0\0\0\1")
     assert plots._cached_font(b, 0, "test-1", build, "test").is_file()
     assert built == [a, b]
+
+
+def test_log_axis_labels_are_plain_numbers():
+    """Counts on a log axis read 1,000 · 10,000 (no mathtext); a narrow ratio axis labels its minor ticks."""
+    fig, ax = plt.subplots()
+    plots.log_axis(ax)
+    ax.set_xlim(500, 300_000)
+    fig.canvas.draw()
+    shown = [t.get_text() for t in ax.get_xticklabels() if 500 <= t.get_position()[0] <= 300_000]
+    assert shown == ["1,000", "10,000", "100,000"]
+    ax.set_xlim(0.85, 1.2)
+    fig.canvas.draw()
+    minor = {round(t.get_position()[0], 6): t.get_text() for t in ax.get_xticklabels(minor=True)}
+    assert minor[0.9] == "0.9" and not any("$" in t.get_text() for t in ax.get_xticklabels())
+    plt.close(fig)
