@@ -57,6 +57,19 @@ def _timed(fn) -> dict:
             "when": datetime.now(UTC).isoformat(timespec="seconds"), **extra}  # fmt: skip
 
 
+def _fresh(folder: Path) -> Path:
+    """A new, not yet existing subfolder ``folder/<n>``: every repetition starts from an empty output folder."""
+    n = sum(1 for _ in folder.glob("*")) if folder.is_dir() else 0
+    return folder / str(n)
+
+
+def _median_of(fn, repeats: int, *, key: str = "seconds") -> dict:
+    """Run ``_timed(fn)`` ``repeats`` times; keep the run with the median ``key`` and every run's value
+    (``repeats_s``): on a shared machine a single run can be 20 % off."""
+    runs = sorted((_timed(fn) for _ in range(max(1, repeats))), key=lambda m: m[key])
+    return {**runs[len(runs) // 2], "repeats_s": [m[key] for m in runs]}
+
+
 def mode_papermill_cli(notebook: Path, codes: list[str], out: Path, *, params: dict | None = None) -> dict:
     """(a) one ``papermill`` process (and one cold kernel) per region, one after the other."""
     exe = Path(sys.executable).with_name("papermill")
@@ -99,10 +112,18 @@ def mode_inprocess(notebook: Path, codes: list[str], out: Path, *, params: dict 
 
 
 def run(
-    notebook: Path, n: int, jobs: int, skip: set[str], previous: dict | None = None, *, params: dict | None = None
+    notebook: Path,
+    n: int,
+    jobs: int,
+    skip: set[str],
+    previous: dict | None = None,
+    *,
+    params: dict | None = None,
+    repeats: int = 3,
 ) -> dict:
     """Measure the modes not in ``skip``; skipped modes keep their numbers from ``previous`` (same
-    notebook, parameters, counties and jobs), each with its own time and load."""
+    notebook, parameters, counties and jobs), each with its own time and load. The short modes (c, b,
+    b1) run ``repeats`` times and keep the median; a and b0 run once."""
     params = dict(params or {})
     codes = counties(n)
     work = BENCH_DIR / "work" / notebook.stem
@@ -112,14 +133,18 @@ def run(
     modes: dict[str, dict] = {k: {"when": previous["when"], **v} for k, v in previous["modes"].items()} if same else {}
     if "c" not in skip:
         print(f"(c) in-process, {len(codes)} counties ...", flush=True)
-        modes["c_inprocess"] = _timed(lambda: mode_inprocess(notebook, codes, work / "c", params=params))
-        modes["c_inprocess"]["seconds"] = modes["c_inprocess"]["analysis_s"]  # the limit: analysis only
+        c = _median_of(lambda: mode_inprocess(notebook, codes, _fresh(work / "c"), params=params), repeats, key="analysis_s")
+        modes["c_inprocess"] = {**c, "seconds": c["analysis_s"]}  # the limit: analysis only
     if "b" not in skip:
         print(f"(b) analysis.batch, warm kernels, jobs={jobs} ...", flush=True)
-        modes["b_runner"] = _timed(lambda: mode_runner(notebook, codes, work / "b", jobs=jobs, warm=True, params=params))
+        modes["b_runner"] = _median_of(
+            lambda: mode_runner(notebook, codes, _fresh(work / "b"), jobs=jobs, warm=True, params=params), repeats
+        )
     if "b1" not in skip and jobs != 1:
         print("(b1) analysis.batch, warm kernels, jobs=1 ...", flush=True)
-        modes["b1_runner_1job"] = _timed(lambda: mode_runner(notebook, codes, work / "b1", jobs=1, warm=True, params=params))
+        modes["b1_runner_1job"] = _median_of(
+            lambda: mode_runner(notebook, codes, _fresh(work / "b1"), jobs=1, warm=True, params=params), repeats
+        )
     if "b0" not in skip:
         print(f"(b0) analysis.batch, cold kernels, jobs={jobs} ...", flush=True)
         modes["b0_runner_cold"] = _timed(lambda: mode_runner(notebook, codes, work / "b0", jobs=jobs, warm=False, params=params))
@@ -163,16 +188,18 @@ def entry_key(entry: dict) -> tuple[str, str]:
 
 def markdown(results: list[dict]) -> list[str]:
     lines = ["# Batch benchmark", "",
-             "Seconds of wall time for the same counties; load = 1-min load average before → after "
-             "(the machine has the cores shown; other work on it inflates every number).", ""]  # fmt: skip
+             "Seconds of wall time for the same counties: the median of the runs shown for c, b and b1, a "
+             "single run for a and b0; load = 1-min load average before → after that run (the machine has the "
+             "cores shown; other work on it inflates every number).", ""]  # fmt: skip
     for r in results:
         kind = "stand-in notebook" if r["stand_in"] else "study notebook"
         extra = "".join(f", `-p {k} '{json.dumps(v)}'`" for k, v in r.get("params", {}).items())
         lines += [f"## `{r['notebook']}` ({kind}{extra}), {r['n_regions']} counties, jobs={r['jobs']}", "",
-                  "| mode | seconds | s / notebook | load | failed | measured |",
-                  "|---|---:|---:|---|---:|---|"]  # fmt: skip
+                  "| mode | seconds | s / notebook | every run, s | load | failed | measured |",
+                  "|---|---:|---:|---|---|---:|---|"]  # fmt: skip
         for name, m in sorted(r["modes"].items()):
-            lines.append(f"| {name} | {m['seconds']:.1f} | {m['seconds'] / r['n_regions']:.2f} | "
+            runs = " · ".join(f"{x:.1f}" for x in m.get("repeats_s", [m["seconds"]]))
+            lines.append(f"| {name} | {m['seconds']:.1f} | {m['seconds'] / r['n_regions']:.2f} | {runs} | "
                          f"{m['load_before']} → {m['load_after']} | {m.get('failed', 0)} | {m.get('when', r['when'])} |")  # fmt: skip
         lines.append("")
         for k, v in r["derived"].items():

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip", default="", help="batch/standin parts: modes to skip: a, b, b1, b0, c (e.g. a,b0)")
     parser.add_argument("--county-n", type=int, default=80, help="county part: counties in the sample (default 80)")
     parser.add_argument("--repeats", type=int, default=7, help="srb part: timed calls per case (default 7)")
+    parser.add_argument("--batch-repeats", type=int, default=3,
+                        help="batch/standin parts: runs of the short modes c, b, b1; the median is kept (default 3)")  # fmt: skip
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra notebook parameter for batch/county parts (JSON values, e.g. -p figure_formats "
                              "'[\"png\"]'); given to every mode alike")  # fmt: skip
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         key = str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook)
         before = next((r for r in results.get("batch", [])
                        if batch.entry_key(r) == (key, json.dumps(extra, sort_keys=True))), None)  # fmt: skip
-        new = batch.run(notebook, args.n, args.jobs, skip, before, params=extra)
+        new = batch.run(notebook, args.n, args.jobs, skip, before, params=extra, repeats=args.batch_repeats)
         results["batch"] = _upsert(results.get("batch", []), new, batch.entry_key)
         save()
     if "county" in parts:

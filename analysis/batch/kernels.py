@@ -544,12 +544,12 @@ class WarmKernelClient(AsyncKernelClient):
                 break
 
 
-class WarmKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernels come from the fork server.
-
-    Kernel and client talk over Unix sockets (zmq ``ipc``) in a private folder of this process, not
-    TCP: with TCP, jupyter_client picks free ports and closes them before the kernel binds them, so
-    parallel workers can race for a port and a kernel dies at start."""
+class IpcKernelManager(AsyncKernelManager):
+    """An ``AsyncKernelManager`` whose kernel and client talk over Unix sockets (zmq ``ipc``) in a
+    private folder of this process, not TCP: with TCP, jupyter_client picks free ports and closes them
+    before the kernel binds them, so parallel workers can race for a port and a kernel dies at start
+    (and ipykernel warns that TCP traffic is unencrypted). Its client does not idle at start-up
+    (:class:`WarmKernelClient`)."""
 
     client_class = DottedObjectName("analysis.batch.kernels.WarmKernelClient")
     client_factory = Type(WarmKernelClient, klass=AsyncKernelClient)
@@ -562,6 +562,10 @@ class WarmKernelManager(AsyncKernelManager):
         if self.transport == "ipc":
             return os.path.join(_ipc_dir(), _uuid()[:12])  # socket paths must stay short (< 108 bytes)
         return super()._ip_default()
+
+
+class WarmKernelManager(IpcKernelManager):
+    """An :class:`IpcKernelManager` whose kernels come from the fork server."""
 
     async def _async_pre_start_kernel(self, **kw: Any) -> Any:
         if self.provisioner is None:

@@ -134,6 +134,10 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         from analysis.batch.kernels import WarmKernelManager as manager_class
 
         LAST_LAUNCH["how"] = ""
+    elif sys.platform != "win32":
+        from analysis.batch.kernels import IpcKernelManager as manager_class
+
+        LAST_LAUNCH = {"how": "plain"}
     else:
         from jupyter_client.manager import AsyncKernelManager as manager_class
 
