@@ -63,13 +63,6 @@ def _fresh(folder: Path) -> Path:
     return folder / str(n)
 
 
-def _median_of(fn, repeats: int, *, key: str = "seconds") -> dict:
-    """Run ``_timed(fn)`` ``repeats`` times; keep the run with the median ``key`` and every run's value
-    (``repeats_s``): on a shared machine a single run can be 20 % off."""
-    runs = sorted((_timed(fn) for _ in range(max(1, repeats))), key=lambda m: m[key])
-    return {**runs[len(runs) // 2], "repeats_s": [m[key] for m in runs]}
-
-
 def mode_papermill_cli(notebook: Path, codes: list[str], out: Path, *, params: dict | None = None) -> dict:
     """(a) one ``papermill`` process (and one cold kernel) per region, one after the other."""
     exe = Path(sys.executable).with_name("papermill")
@@ -123,7 +116,7 @@ def run(
 ) -> dict:
     """Measure the modes not in ``skip``; skipped modes keep their numbers from ``previous`` (same
     notebook, parameters, counties and jobs), each with its own time and load. The short modes (c, b,
-    b1) run ``repeats`` times and keep the median; a and b0 run once."""
+    b1) run ``repeats`` times, taking turns, and keep the median; a and b0 run once."""
     params = dict(params or {})
     codes = counties(n)
     work = BENCH_DIR / "work" / notebook.stem
@@ -131,20 +124,27 @@ def run(
     same = (previous and previous["regions"] == codes and previous["jobs"] == jobs
             and previous.get("params", {}) == params)  # fmt: skip
     modes: dict[str, dict] = {k: {"when": previous["when"], **v} for k, v in previous["modes"].items()} if same else {}
-    if "c" not in skip:
-        print(f"(c) in-process, {len(codes)} counties ...", flush=True)
-        c = _median_of(lambda: mode_inprocess(notebook, codes, _fresh(work / "c"), params=params), repeats, key="analysis_s")
-        modes["c_inprocess"] = {**c, "seconds": c["analysis_s"]}  # the limit: analysis only
-    if "b" not in skip:
-        print(f"(b) analysis.batch, warm kernels, jobs={jobs} ...", flush=True)
-        modes["b_runner"] = _median_of(
-            lambda: mode_runner(notebook, codes, _fresh(work / "b"), jobs=jobs, warm=True, params=params), repeats
-        )
-    if "b1" not in skip and jobs != 1:
-        print("(b1) analysis.batch, warm kernels, jobs=1 ...", flush=True)
-        modes["b1_runner_1job"] = _median_of(
-            lambda: mode_runner(notebook, codes, _fresh(work / "b1"), jobs=1, warm=True, params=params), repeats
-        )
+    # the short modes take turns (c, b, b1, c, b, b1, ...) so that a slow spell of a shared machine
+    # hits all of them rather than one
+    short = {
+        "c_inprocess": ("c", f"(c) in-process, {len(codes)} counties", "analysis_s",
+                        lambda: mode_inprocess(notebook, codes, _fresh(work / "c"), params=params)),
+        "b_runner": ("b", f"(b) analysis.batch, warm kernels, jobs={jobs}", "seconds",
+                     lambda: mode_runner(notebook, codes, _fresh(work / "b"), jobs=jobs, warm=True, params=params)),
+        "b1_runner_1job": ("b1", "(b1) analysis.batch, warm kernels, jobs=1", "seconds",
+                           lambda: mode_runner(notebook, codes, _fresh(work / "b1"), jobs=1, warm=True, params=params)),
+    }  # fmt: skip
+    short = {k: v for k, v in short.items() if v[0] not in skip and not (v[0] == "b1" and jobs == 1)}
+    runs: dict[str, list[dict]] = {k: [] for k in short}
+    for i in range(max(1, repeats)):
+        for name, (_, what, _, fn) in short.items():
+            print(f"{what}, run {i + 1} of {repeats} ...", flush=True)
+            runs[name].append(_timed(fn))
+    for name, (_, _, key, _) in short.items():
+        ordered = sorted(runs[name], key=lambda m: m[key])
+        modes[name] = {**ordered[len(ordered) // 2], "repeats_s": [m[key] for m in runs[name]]}
+    if "c_inprocess" in short:
+        modes["c_inprocess"]["seconds"] = modes["c_inprocess"]["analysis_s"]  # the limit: analysis only
     if "b0" not in skip:
         print(f"(b0) analysis.batch, cold kernels, jobs={jobs} ...", flush=True)
         modes["b0_runner_cold"] = _timed(lambda: mode_runner(notebook, codes, work / "b0", jobs=jobs, warm=False, params=params))
@@ -188,7 +188,7 @@ def entry_key(entry: dict) -> tuple[str, str]:
 
 def markdown(results: list[dict]) -> list[str]:
     lines = ["# Batch benchmark", "",
-             "Seconds of wall time for the same counties: the median of the runs shown for c, b and b1, a "
+             "Seconds of wall time for the same counties: the median of the runs shown for c, b and b1 (run in turns), a "
              "single run for a and b0; load = 1-min load average before → after that run (the machine has the "
              "cores shown; other work on it inflates every number).", ""]  # fmt: skip
     for r in results:
