@@ -2,12 +2,16 @@
 
 Starting a plain ``ipykernel`` costs ≈ 1.5 s and importing pandas/statsmodels/seaborn in it ≈ 2 s more,
 for every notebook. Here a batch starts one *fork server* (``python -m analysis.batch.kernels
-SOCKET``) that imports the heavy libraries (and preloads the processed data tables) once, then waits;
-the local pool's workers share it (``CNFP_FORK_SERVER``), a Dask worker starts its own. For every notebook the :class:`ForkServerProvisioner` asks it to ``fork()``: the
+SOCKET``) that imports what the batch's notebooks import (their ``import`` statements, found by
+:func:`analysis.batch.params.code_imports`), loads the processed data tables, runs a small warm-up study
+(:func:`warm_caches`: fonts, text layout, PDF font subsetting, pandas' HTML) and freezes its heap
+(``gc.freeze``), then waits; the local pool's workers share it (``CNFP_FORK_SERVER``), a Dask worker
+starts its own. For every notebook the :class:`ForkServerProvisioner` asks it to ``fork()``: the
 child is a brand-new process (new pid, new interpreter state, empty IPython namespace, default
 matplotlib rcParams, fresh random seeds) that already has the modules in memory, and it becomes an
 ``ipykernel`` listening on the connection file jupyter_client wrote. Nothing one notebook does can
-leak into the next one: each child exits after its notebook.
+leak into the next one: each child exits after its notebook. What the children inherit is imported
+code, loaded tables and caches of pure functions; the warm-up changes no rcParams and no pyplot state.
 
 The provisioner is used through :class:`WarmKernelManager` (``kernel_manager_class=`` of
 nbclient/papermill). If the kernelspec runs a different Python than this process (another
