@@ -13,6 +13,7 @@ so a region name typed by a user can never reach a file path unsanitised — use
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -90,13 +91,19 @@ def _json_default(value: Any) -> Any:
 
 
 def _library_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
+    """Installed versions of :data:`RECORDED_LIBRARIES` (read once per process: ≈ 30 ms of metadata files)."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    versions: list[tuple[str, str | None]] = []
     for name in RECORDED_LIBRARIES:
         try:
-            versions[name] = metadata.version(name)
+            versions.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+            versions.append((name, None))
+    return tuple(versions)
 
 
 class Exporter:

@@ -34,7 +34,9 @@ def run(notebook: Path, out: Path, codes: list[str], *, params: dict | None = No
     from matplotlib_inline.backend_inline import configure_inline_support
 
     matplotlib.interactive(True)
-    shell = InteractiveShell.instance()
+    # no output cache: IPython's reset() would otherwise flush it with a full gc.collect() per region,
+    # work a fresh kernel never does
+    shell = InteractiveShell.instance(cache_size=0)
     # as in a kernel: shown figures are rendered to PNG, and rich reprs (HTML tables) are computed
     configure_inline_support(shell, os.environ["MPLBACKEND"])
     shell.display_formatter.active_types = shell.display_formatter.format_types

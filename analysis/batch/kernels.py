@@ -139,7 +139,7 @@ def warm_caches() -> None:
     """Run a small study in this process — exact binomial and empirical-Bayes estimates for the counties of
     one province, a small funnel and error-bar plot with Chinese labels, saved as PNG and PDF to a
     temporary folder, an HTML table — so that every lazily imported module and every cache
-    (fonts, glyphs, text layout, scipy's distributions, pandas' formatters) is filled once here rather
+    (fonts, glyphs, text layout, scipy's distributions, pandas' formatters, library versions) is filled once here rather
     than in every kernel (≈ 0.1 s off each notebook). A bare ``Figure`` inside ``rc_context``: rcParams
     and pyplot state are unchanged; nothing outside the temporary folder is written."""
     import tempfile
@@ -148,7 +148,7 @@ def warm_caches() -> None:
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from analysis import plots, srb
+    from analysis import outputs, plots, srb
     from analysis.data import load
 
     county = load("county_census")
@@ -164,6 +164,7 @@ def warm_caches() -> None:
     srb.compare((5200, 4800), (5100, 4900))
     for res in (fun, shr, chg, est):
         res._repr_html_()
+    outputs._library_versions()  # recorded in every parameters.json
     with matplotlib.rc_context(), tempfile.TemporaryDirectory(prefix="cnfp-warm-") as tmp:
         plots.set_theme(lang="zh")
         fig = Figure(figsize=(4, 2.5))
