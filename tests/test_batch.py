@@ -100,6 +100,7 @@ def test_each_notebook_starts_from_a_clean_state(batch):
 def test_manifest_contents(batch):
     manifest = json.loads(batch.manifest.read_text(encoding="utf-8"))
     assert manifest["counts"] == {"ok": 8, "failed": 1}
+    assert manifest["state"] == "complete"
     assert manifest["notebooks"] == ["ok", "raises", "mutates"]
     assert [r["code"] for r in manifest["regions"]] == REGIONS
     runs = {(r["region_code"], r["notebook"]): r for r in manifest["runs"]}
@@ -212,6 +213,54 @@ def test_kill_9_then_resume_completes(tmp_path):
         nbformat.validate(nbformat.read(out / r["region_code"] / "ok.ipynb", as_version=4))
     assert not any((out / mf.BATCH_DIR / "tmp").glob("*"))
     assert json.loads((out / "manifest.json").read_text())["counts"] == {"ok": 6, "failed": 0}
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_stops_the_batch_and_resume_completes(tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) mid-batch: exit status 130 with
+    a message, no worker, fork server or kernel left, the manifest says ``interrupted``, and ``--resume``
+    completes the batch."""
+    out = tmp_path / "interrupted"
+    regions = "440100,440300,440000,110000,120000,310000"
+    args = ["--notebooks", NOTEBOOKS[0], "--regions", regions, "--jobs", "2", "--out", str(out), "-p", "pause", "0.4"]
+    proc = subprocess.Popen(_cli(*args), cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    records = out / mf.BATCH_DIR / "records"
+    while not any(records.glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the batch finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the batch did not stop after Ctrl-C")
+    assert proc.returncode == 130, stderr
+    assert "interrupted:" in stderr and "--resume" in stderr
+    assert "Traceback" not in stderr, stderr
+    for _ in range(100):  # the fork server and kernels exit when their owner has gone
+        if not _group_alive(proc.pid):
+            break
+        time.sleep(0.1)
+    assert not _group_alive(proc.pid), "processes of the interrupted batch are still running"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["state"] == "interrupted"
+    assert 1 <= len(manifest["runs"]) < 6
+    assert all(mf.outputs_complete(out, r) for r in mf.all_records(out))
+
+    done = subprocess.run(_cli(*args, "--resume"), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["state"] == "complete" and manifest["counts"] == {"ok": 6, "failed": 0}
+    assert not any((out / mf.BATCH_DIR / "tmp").glob("*"))
 
 
 def test_dask_executor_local_cluster(tmp_path):

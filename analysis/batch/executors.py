@@ -8,6 +8,7 @@ crashes its worker is reported as failed and the others go on.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Iterator
@@ -31,6 +32,14 @@ def _crash_record(spec: RunSpec, exc: BaseException) -> dict[str, Any]:
         "error": f"worker crashed: {type(exc).__name__}: {exc}",
         "outputs": [],
     }
+
+
+def _pool_worker(fork_socket: str | None) -> None:
+    """Process-pool initializer. Ctrl-C reaches the whole process group, but stopping is the batch's
+    decision (:meth:`LocalExecutor.close`): a worker interrupted while reading its task queue could
+    leave the pool unable to shut down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    warm_worker(fork_socket)
 
 
 class LocalExecutor:
@@ -68,7 +77,7 @@ class LocalExecutor:
         self._pool = ProcessPoolExecutor(
             max_workers=min(self.jobs, len(specs)),
             mp_context=mp.get_context(method),
-            initializer=warm_worker,
+            initializer=_pool_worker,
             initargs=(self._server.socket_path if self._server else None,),
         )
         futures = {self._pool.submit(run_one, spec): spec for spec in specs}
@@ -79,8 +88,18 @@ class LocalExecutor:
             except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool
                 yield spec, _crash_record(spec, exc)
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the pool and the fork server (which kills its kernels). ``abort`` (Ctrl-C): end the runs in
+        flight now rather than letting them finish; they leave only their staging folders."""
         if self._pool is not None:
+            if abort:
+                # Python ≥ 3.14 has a method for it; before, the pool's own process table
+                terminate = getattr(self._pool, "terminate_workers", None)
+                if terminate is not None:
+                    terminate()
+                else:
+                    for proc in list((self._pool._processes or {}).values()):
+                        proc.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         if self._server is not None:
@@ -110,6 +129,7 @@ class DaskExecutor:
         info = self._client.scheduler_info()
         self.jobs = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
         self.warm = warm
+        self._futures: list[Any] = []
 
     def run(self, specs: list[RunSpec]) -> Iterator[tuple[RunSpec, dict[str, Any]]]:
         from distributed import as_completed
@@ -117,7 +137,7 @@ class DaskExecutor:
         if not specs:
             return
         keys = [f"cnfp-{s.region_code}-{s.notebook}-{uuid.uuid4().hex[:8]}" for s in specs]
-        futures = self._client.map(run_one, specs, key=keys, pure=False, retries=0)
+        futures = self._futures = self._client.map(run_one, specs, key=keys, pure=False, retries=0)
         by_key = {f.key: s for f, s in zip(futures, specs, strict=True)}
         for fut in as_completed(futures):
             spec = by_key[fut.key]
@@ -126,7 +146,11 @@ class DaskExecutor:
             except Exception as exc:  # noqa: BLE001 - a worker died or the task errored
                 yield spec, _crash_record(spec, exc)
 
-    def close(self) -> None:
+    def close(self, *, abort: bool = False) -> None:
+        """Close our own client; ``abort`` (Ctrl-C) first cancels the runs not yet finished."""
+        if abort and self._futures:
+            self._client.cancel(self._futures)
+            self._futures = []
         if self._own:
             self._client.close()
 

@@ -130,14 +130,24 @@ def outputs_complete(run_dir: Path, record: dict[str, Any]) -> bool:
     )
 
 
-def write_manifest(run_dir: Path, *, run: dict[str, Any], records: list[dict[str, Any]] | None = None) -> Path:
-    """``manifest.json``: the batch's own description (``run``) and every run record (read from disk
-    unless given)."""
+#: what ``manifest.json`` says about its batch: still going, finished, or stopped by Ctrl-C
+MANIFEST_STATES = ("running", "complete", "interrupted")
+
+
+def write_manifest(
+    run_dir: Path, *, run: dict[str, Any], state: str, records: list[dict[str, Any]] | None = None
+) -> Path:
+    """``manifest.json``: the batch's own description (``run``), its ``state`` (one of
+    :data:`MANIFEST_STATES`; only ``complete`` means every planned run has a record) and every run
+    record (read from disk unless given)."""
+    if state not in MANIFEST_STATES:
+        raise ValueError(f"manifest state must be one of {MANIFEST_STATES}, got {state!r}")
     if records is None:
         records = all_records(run_dir)
     records = sorted(records, key=lambda r: (r["region_code"], r["notebook"]))
     manifest = {
         **run,
+        "state": state,
         "counts": {s: sum(r["status"] == s for r in records) for s in ("ok", "failed")},
         "runs": records,
     }

@@ -8,7 +8,8 @@ Each run executes in a staging folder ``<out>/.batch/tmp/<id>/`` (the notebook i
 ``output_dir="<notebook>"``, relative to its working directory, so the figures and tables it writes land
 in ``<out>/<code>/<notebook>/`` after the move). When the notebook has finished — successfully or not —
 its files are renamed into place and only then its record is written: ``kill -9`` at any moment
-leaves either no record (the run is redone by ``--resume``) or a complete run.
+leaves either no record (the run is redone by ``--resume``) or a complete run. Ctrl-C ends the runs in
+flight at once and marks ``manifest.json`` ``"state": "interrupted"``.
 """
 
 from __future__ import annotations
@@ -404,11 +405,17 @@ def run_batch(
                 bar.set_postfix_str(f"{spec.notebook}: {record['status']}", refresh=False)
                 bar.update(1)  # redraws at most every mininterval
                 if time.monotonic() - last_write > MANIFEST_EVERY_S:  # large batches: not after every run
-                    mf.write_manifest(run_dir, run=run_info, records=list(on_disk.values()))
+                    mf.write_manifest(run_dir, run=run_info, records=list(on_disk.values()), state="running")
                     last_write = time.monotonic()
+        except KeyboardInterrupt:
+            exe.close(abort=True)  # stop the runs in flight now; they leave only staging folders
+            mf.write_manifest(run_dir, run=run_info, state="interrupted")
+            raise KeyboardInterrupt(
+                f"{len(results)} of {len(todo)} runs finished; rerun with --resume to complete {run_dir}"
+            ) from None
         finally:
             bar.close()
-        manifest_path = mf.write_manifest(run_dir, run=run_info)
+        manifest_path = mf.write_manifest(run_dir, run=run_info, state="complete")
         index_path = write_index(run_dir)
     finally:
         exe.close()
