@@ -223,10 +223,11 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def test_ctrl_c_stops_the_batch_and_resume_completes(tmp_path):
-    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) mid-batch: exit status 130 with
-    a message, no worker, fork server or kernel left, the manifest says ``interrupted``, and ``--resume``
-    completes the batch."""
+@pytest.mark.parametrize("to_group", [True, False], ids=["ctrl-c to the group", "sigterm to the batch"])
+def test_ctrl_c_stops_the_batch_and_resume_completes(tmp_path, to_group):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to the batch process
+    alone (``kill``, a job scheduler) mid-batch: exit status 130 with a message, no worker, fork server or
+    kernel left, the manifest says ``interrupted``, and ``--resume`` completes the batch."""
     out = tmp_path / "interrupted"
     regions = "440100,440300,440000,110000,120000,310000"
     args = ["--notebooks", NOTEBOOKS[0], "--regions", regions, "--jobs", "2", "--out", str(out), "-p", "pause", "0.4"]
@@ -237,7 +238,10 @@ def test_ctrl_c_stops_the_batch_and_resume_completes(tmp_path):
     while not any(records.glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "the batch finished before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGINT)
+    if to_group:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGTERM)
     try:
         _, stderr = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
@@ -261,6 +265,29 @@ def test_ctrl_c_stops_the_batch_and_resume_completes(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["state"] == "complete" and manifest["counts"] == {"ok": 6, "failed": 0}
     assert not any((out / mf.BATCH_DIR / "tmp").glob("*"))
+
+
+def test_kill_9_of_the_batch_process_alone_leaves_no_process(tmp_path):
+    """``kill -9`` (or the OOM killer) of the batch process only: its workers, the fork server and the
+    kernels go too (a worker would otherwise wait for tasks forever, holding the fork server open)."""
+    args = ["--notebooks", NOTEBOOKS[0], "--regions", "440100,440300,440000,110000", "--jobs", "2",
+            "--out", str(tmp_path / "orphans"), "-p", "pause", "0.4"]  # fmt: skip
+    proc = subprocess.Popen(_cli(*args), cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    records = tmp_path / "orphans" / mf.BATCH_DIR / "records"
+    deadline = time.monotonic() + 120
+    while not any(records.glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the batch finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for _ in range(200):
+        if not _group_alive(proc.pid):
+            break
+        time.sleep(0.1)
+    alive = _group_alive(proc.pid)
+    if alive:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not alive, "workers, fork server or kernels outlived the batch process"
 
 
 def test_dask_executor_local_cluster(tmp_path):

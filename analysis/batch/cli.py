@@ -14,6 +14,7 @@ Exit status: 0 all runs ok, 1 any run failed, 2 bad arguments (nothing was run).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from analysis.batch.executors import EXECUTORS
@@ -56,22 +57,27 @@ def run(args: argparse.Namespace) -> int:
         if name in params:
             raise AnalysisError(f"parameter {name!r} given twice")
         params[name] = value
-    result = run_batch(
-        notebooks=args.notebooks,
-        regions=args.regions,
-        level=args.level or ("county" if args.all_regions else None),
-        within=args.within,
-        all_regions=args.all_regions,
-        default=args.default,
-        parameters=params,
-        out=args.out,
-        jobs=args.jobs,
-        resume=args.resume,
-        executor=args.executor,
-        scheduler=args.scheduler,
-        timeout=args.timeout,
-        warm=not args.cold_kernels,
-        progress=not args.no_progress,
-    )
+    # SIGTERM (``kill``, a job scheduler's time limit) stops the batch as Ctrl-C does
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        result = run_batch(
+            notebooks=args.notebooks,
+            regions=args.regions,
+            level=args.level or ("county" if args.all_regions else None),
+            within=args.within,
+            all_regions=args.all_regions,
+            default=args.default,
+            parameters=params,
+            out=args.out,
+            jobs=args.jobs,
+            resume=args.resume,
+            executor=args.executor,
+            scheduler=args.scheduler,
+            timeout=args.timeout,
+            warm=not args.cold_kernels,
+            progress=not args.no_progress,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(result.summary(), file=sys.stdout)
     return result.exit_code

@@ -34,11 +34,28 @@ def _crash_record(spec: RunSpec, exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _pool_worker(fork_socket: str | None) -> None:
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel send this process SIGTERM when the batch process dies, even by ``kill -9``
+    or the OOM killer (``prctl(PR_SET_PDEATHSIG)``); an orphaned worker would otherwise wait for tasks
+    forever and keep the fork server (whose stdin it shares) alive."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _pool_worker(fork_socket: str | None, parent_pid: int) -> None:
     """Process-pool initializer. Ctrl-C reaches the whole process group, but stopping is the batch's
     decision (:meth:`LocalExecutor.close`): a worker interrupted while reading its task queue could
-    leave the pool unable to shut down."""
+    leave the pool unable to shut down. SIGTERM (sent by that decision, or when the batch process dies)
+    ends the worker at once, whatever handler the batch process installed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent_pid)
     warm_worker(fork_socket)
 
 
@@ -78,7 +95,7 @@ class LocalExecutor:
             max_workers=min(self.jobs, len(specs)),
             mp_context=mp.get_context(method),
             initializer=_pool_worker,
-            initargs=(self._server.socket_path if self._server else None,),
+            initargs=(self._server.socket_path if self._server else None, os.getpid()),
         )
         futures = {self._pool.submit(run_one, spec): spec for spec in specs}
         for fut in as_completed(futures):
