@@ -2,7 +2,7 @@
 
 - :func:`set_theme` — thin spines, readable sizes (8 pt text at ``context="paper"``), the Okabe–Ito
   colour-blind-safe palette (Okabe & Ito 2008, https://jfly.uni-koeln.de/color/), 3.5 in (single
-  column) figures, and a font chain *Latin core → Latin font → CJK core → CJK font* (:func:`font_family`)
+  column) figures, and a font chain *Latin core → Latin font → CJK core → CJK common → CJK font* (:func:`font_family`)
   so Chinese and English labels both render and PDF export stays fast.
 - :func:`register_cjk_font` — finds a CJK font: a system Noto Sans CJK SC / Source Han Sans SC if
   present, else the Noto Sans CJK SC (SIL OFL 1.1) shipped by the ``mplfonts`` package.
@@ -12,8 +12,9 @@
   We therefore convert the CFF outlines once to TrueType quadratic outlines with fontTools' cu2qu
   (max. error 1 font unit = 0.1 % of the em, invisible) and cache the result under matplotlib's
   cache folder; PDFs then embed a valid subset (CID TrueType) with editable, searchable text.
-  Cached "core" subsets of it (GB 2312 and the region names) and of DejaVu Sans are what PDFs usually
-  embed from.
+  Cached subsets of it — "Core" (the Chinese characters the toolkit itself writes: region names,
+  labels, titles; :data:`TOOLKIT_CHARS`) and "Common" (GB 2312) — and a "Core" subset of DejaVu Sans
+  are what PDFs usually embed from.
 - :func:`label` — bilingual (zh/en) axis and legend labels.
 - :func:`save_figure` — PNG (≥ 200 dpi) + PDF (+ SVG on request), byte-identical for the same figure, written
   atomically.
@@ -78,17 +79,21 @@ _PAD_INCHES = 0.03  # white margin around a saved figure's tight bounding box
 CJK_FAMILIES = ("Noto Sans CJK SC", "Source Han Sans SC", "Noto Sans SC", "Source Han Sans CN")
 _PACKAGED_FONT = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
 _CONVERTER_VERSION = "cu2qu-2"
-_CORE_VERSION = "core-4"
+_CORE_VERSION = "core-5"
 _LATIN_FAMILY = "DejaVu Sans"  # ships with matplotlib; has U+2212 (minus), so unicode_minus stays on
 
-#: Characters of region names (2020 census, county level) outside GB 2312; kept in the core CJK font.
-_CORE_EXTRA = "埇巿浉瀍猇硚鄠"
+#: The Chinese characters the toolkit itself puts into figures: those of every text column of
+#: ``data/processed`` (region names …) and of the sources of ``analysis/`` and ``notebooks/`` (labels,
+#: titles). A test keeps it complete; the CJK "Core" font holds exactly these (plus CJK punctuation).
+TOOLKIT_CHARS = Path(__file__).with_name("core_zh.txt")
 #: OpenType features that horizontal text shaping (libraqm) applies by default; the core font keeps
 #: these. Not 'locl': in a Simplified Chinese font it only maps to Japanese, Korean and Traditional
 #: forms (for text tagged with those languages), and would keep 5,700 more glyphs.
 _HORIZONTAL_FEATURES = ("ccmp", "kern", "liga", "clig", "calt", "rlig", "mark", "mkmk")
 
-_state: dict[str, Any] = {"lang": "en", "cjk_family": None, "cjk_core_family": None, "latin_core_family": None}
+_state: dict[str, Any] = {
+    "lang": "en", "cjk_family": None, "cjk_core_family": None, "cjk_common_family": None, "latin_core_family": None
+}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- fonts
@@ -274,9 +279,24 @@ def _truetype_version(src: Path, index: int) -> Path:
     )
 
 
+def toolkit_chars() -> str:
+    """The characters of :data:`TOOLKIT_CHARS` (lines starting with ``#`` are comments), sorted."""
+    text = TOOLKIT_CHARS.read_text(encoding="utf-8")
+    return "".join(sorted({c for line in text.splitlines() if not line.startswith("#") for c in line if not c.isspace()}))
+
+
+#: CJK punctuation and full-width forms (、。《》「」（），：；％ …); general punctuation comes from DejaVu Sans
+_CJK_PUNCTUATION = ((0x3000, 0x303F), (0xFF00, 0xFFEF))
+
+
 def _cjk_core_codepoints() -> frozenset[int]:
-    """Code points of the core CJK font: GB 2312 (6,763 hanzi, 682 symbols), ASCII, general and CJK
-    punctuation, full-width forms, and the region-name characters outside GB 2312 (:data:`_CORE_EXTRA`)."""
+    """Code points of the CJK "Core" font: :func:`toolkit_chars` (≈1,500) and CJK punctuation."""
+    return frozenset({ord(c) for c in toolkit_chars()} | _from_ranges(_CJK_PUNCTUATION))
+
+
+def _cjk_common_codepoints() -> frozenset[int]:
+    """Code points of the CJK "Common" font: GB 2312 (6,763 hanzi, 682 symbols), ASCII, general and
+    CJK punctuation, full-width forms."""
     gb2312 = set()
     for row in range(0xA1, 0xF8):
         for cell in range(0xA1, 0xFF):
@@ -284,8 +304,8 @@ def _cjk_core_codepoints() -> frozenset[int]:
                 gb2312.add(ord(bytes((row, cell)).decode("gb2312")))
             except UnicodeDecodeError:
                 continue
-    ranges = ((0x20, 0x7E), (0xA0, 0xFF), (0x2000, 0x206F), (0x3000, 0x303F), (0xFF00, 0xFFEF))
-    return frozenset(gb2312 | _from_ranges(ranges) | {ord(c) for c in _CORE_EXTRA})
+    ranges = ((0x20, 0x7E), (0xA0, 0xFF), (0x2000, 0x206F), *_CJK_PUNCTUATION)
+    return frozenset(gb2312 | _from_ranges(ranges))
 
 
 def _latin_core_codepoints() -> frozenset[int]:
@@ -300,9 +320,11 @@ def _from_ranges(ranges: Iterable[tuple[int, int]]) -> set[int]:
     return {cp for lo, hi in ranges for cp in range(lo, hi + 1)}
 
 
-def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: Callable[[], frozenset[int]]) -> None:
+def _build_core_subset(
+    src: Path, index: int, dst: Path, *, codepoints: Callable[[], frozenset[int]], suffix: str = "Core"
+) -> None:
     """Write ``dst``: the TrueType font ``src`` cut down to ``codepoints()`` and the horizontal layout
-    features, renamed '<family> Core' so that it can sit before the full font in the font chain.
+    features, renamed '<family> <suffix>' so that it can sit before the full font in the font chain.
 
     Made cheap to subset again at every PDF save: no glyph names (PDF text is mapped to Unicode by the
     ToUnicode CMap matplotlib writes, not by names) and a single Windows Unicode BMP cmap, since every core
@@ -327,19 +349,26 @@ def _build_core_subset(src: Path, index: int, dst: Path, *, codepoints: Callable
     ps_name = name.getDebugName(6) or family.replace(" ", "")
     for name_id in (1, 3, 4, 6, 16, 17):
         name.removeNames(nameID=name_id)
-    core_ps = ps_name.replace("-", "Core-", 1) if "-" in ps_name else f"{ps_name}Core"
-    for name_id, text in ((1, f"{family} Core"), (3, core_ps), (4, f"{family} Core"), (6, core_ps)):
+    core_ps = ps_name.replace("-", f"{suffix}-", 1) if "-" in ps_name else f"{ps_name}{suffix}"
+    for name_id, text in ((1, f"{family} {suffix}"), (3, core_ps), (4, f"{family} {suffix}"), (6, core_ps)):
         name.setName(text, name_id, 3, 1, 0x409)
         name.setName(text, name_id, 1, 0, 0)
     with atomic_path(dst) as tmp:
         font.save(tmp)
 
 
-def _core_version(src: Path, index: int, script: Literal["cjk", "latin"]) -> Path:
-    """Path of the core subset of the TrueType font ``src`` (built once in a few seconds, cached)."""
-    codepoints = _cjk_core_codepoints if script == "cjk" else _latin_core_codepoints  # computed only to build
-    build = functools.partial(_build_core_subset, codepoints=codepoints)
-    return _cached_font(src, index, f"{_CORE_VERSION}-{script}", build, "Building the core subset of")
+def _core_version(src: Path, index: int, subset: Literal["latin", "cjk", "cjk-common"]) -> Path:
+    """Path of a subset of the TrueType font ``src`` (built once in a few seconds, cached): the Latin
+    or CJK "Core", or the CJK "Common" font. The CJK core's cache key includes its characters."""
+    if subset == "cjk-common":
+        kind, suffix, codepoints = f"{_CORE_VERSION}-cjk-common", "Common", _cjk_common_codepoints
+    elif subset == "cjk":
+        chars = hashlib.sha256(toolkit_chars().encode()).hexdigest()[:8]
+        kind, suffix, codepoints = f"{_CORE_VERSION}-cjk-{chars}", "Core", _cjk_core_codepoints
+    else:
+        kind, suffix, codepoints = f"{_CORE_VERSION}-latin", "Core", _latin_core_codepoints
+    build = functools.partial(_build_core_subset, codepoints=codepoints, suffix=suffix)  # computed only to build
+    return _cached_font(src, index, kind, build, "Building a subset of")
 
 
 def _register(path: Path, index: int) -> str:
@@ -359,8 +388,8 @@ def register_cjk_font(path: str | os.PathLike[str] | None = None) -> str:
 
     ``path`` — a font file to use instead of the search (system Noto Sans CJK SC / Source Han Sans
     SC first, then the packaged Noto Sans CJK SC). CFF-outline fonts are used through a cached
-    TrueType conversion (see the module docstring). A cached core subset ('<family> Core', see
-    :func:`font_family`) is registered too. Other font-manager entries with the same family names are
+    TrueType conversion (see the module docstring). Its cached subsets ('<family> Core' and
+    '<family> Common', see :func:`font_family`) are registered too. Other font-manager entries with the same family names are
     removed so that matplotlib picks the registered files.
     """
     if path is None and _state["cjk_family"] is not None:
@@ -374,25 +403,28 @@ def register_cjk_font(path: str | os.PathLike[str] | None = None) -> str:
     usable, face = (_truetype_version(src, index), 0) if _is_cff(src, index) else (src, index)
     family = _register(usable, face)
     _state["cjk_core_family"] = _register(_core_version(usable, face, "cjk"), 0)
+    _state["cjk_common_family"] = _register(_core_version(usable, face, "cjk-common"), 0)
     _state["cjk_family"] = family
     return family
 
 
 def font_family() -> list[str]:
     """The font chain for ``rcParams["font.family"]``: DejaVu Sans (Latin letters, digits, minus sign)
-    and a CJK font, each preceded by its core subset.
+    preceded by its core subset, then a CJK font preceded by two subsets of it.
 
     Matplotlib picks a font per glyph from this chain; a font is embedded in a PDF only if a glyph
-    of it is used. The core subsets (Latin: ≈500 of 6,241 glyphs; CJK: GB 2312, punctuation and
-    every region name, 7,822 of 65,535) serve nearly all text. PDF export subsets each embedded font
-    with fontTools on every save, which costs ≈0.06 s for DejaVu Sans and ≈0.4 s for the CJK font but
-    ≈0.02 s and ≈0.05 s for their cores. Other characters still render, from the full fonts.
+    of it is used, and PDF export subsets each embedded font with fontTools on every save, at a cost
+    that grows with the font's glyph count: ≈0.06 s for DejaVu Sans and ≈0.4 s for the CJK font.
+    Hence the subsets: Latin "Core" (≈500 of 6,241 glyphs, ≈0.01 s), CJK "Core" (the toolkit's own
+    characters, :data:`TOOLKIT_CHARS`, ≈1,900 glyphs, ≈0.02 s) and CJK "Common" (GB 2312, 7,800
+    glyphs, ≈0.06 s) for a user's other Chinese text. Every other character still renders, from the
+    full fonts.
     """
     full = register_cjk_font()
     if _state["latin_core_family"] is None:
         latin = Path(font_manager.findfont(font_manager.FontProperties(family=_LATIN_FAMILY), fallback_to_default=False))
         _state["latin_core_family"] = _register(_core_version(latin, 0, "latin"), 0)
-    return [_state["latin_core_family"], _LATIN_FAMILY, _state["cjk_core_family"], full]
+    return [_state["latin_core_family"], _LATIN_FAMILY, _state["cjk_core_family"], _state["cjk_common_family"], full]
 
 
 # --------------------------------------------------------------------------------------------- theme

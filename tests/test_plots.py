@@ -133,7 +133,7 @@ def test_truetype_conversion_keeps_metrics_of_the_original_font():
 
 
 def _font_files() -> list[Path]:
-    """Files of the font chain: Latin core, Latin, CJK core, CJK."""
+    """Files of the font chain: Latin core, Latin, CJK core, CJK common, CJK."""
     return [
         Path(font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False))
         for f in plots.font_family()
@@ -141,7 +141,13 @@ def _font_files() -> list[Path]:
 
 
 def _core_and_full_fonts() -> tuple[Path, Path]:
-    return tuple(_font_files()[2:])  # type: ignore[return-value]
+    files = _font_files()
+    return files[2], files[4]
+
+
+def _cjk(text: str) -> set[str]:
+    """Chinese characters of ``text``, without CJK punctuation and full-width forms."""
+    return {c for c in text if ord(c) >= 0x2E80 and not (0x3000 <= ord(c) <= 0x303F or 0xFF00 <= ord(c) <= 0xFFEF)}
 
 
 def _same_glyphs(core_path: Path, full_path: Path, chars: str) -> None:
@@ -159,41 +165,68 @@ def _same_glyphs(core_path: Path, full_path: Path, chars: str) -> None:
 
 
 def test_latin_core_font_has_dejavu_sans_glyphs():
-    latin_core, latin, _, _ = _font_files()
+    latin_core, latin, *_ = _font_files()
     assert latin.name == "DejaVuSans.ttf"
     _same_glyphs(latin_core, latin, "Aa1%‰−–≤²αχ→é")
     with TTFont(latin_core, lazy=True) as core:
         assert core["maxp"].numGlyphs < 1_000 and 0x0416 not in core.getBestCmap()  # Ж: from DejaVu Sans
 
 
-def test_core_cjk_font_covers_every_region_name_and_label_with_the_full_fonts_glyphs():
-    """The core subset holds every character of the region registry and the label dictionary, and
-    its glyphs are the full font's (reference: same advance widths and outlines bounds)."""
-    from analysis import data
+def test_toolkit_chars_hold_every_chinese_character_of_the_data_and_the_code():
+    """plots.TOOLKIT_CHARS lists every Chinese character of data/processed's text columns and of the
+    sources of analysis/ and notebooks/: what the toolkit itself can write into a figure."""
+    from analysis.config import NOTEBOOKS_DIR, PROCESSED_DIR, ROOT
 
+    found: dict[str, set[str]] = {}
+    for path in sorted(PROCESSED_DIR.glob("*.parquet")):
+        df = pd.read_parquet(path)
+        for col in df.columns:
+            if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+                found[f"{path.name}:{col}"] = _cjk("".join(df[col].dropna().astype(str).unique()))
+    assert sum(len(v) for k, v in found.items() if k.startswith("regions.parquet")) > 1_000  # the names were read
+    for path in sorted((ROOT / "analysis").rglob("*.py")) + sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
+        found[str(path.relative_to(ROOT))] = _cjk(path.read_text(encoding="utf-8"))
+    have = set(plots.toolkit_chars())
+    missing = {where: "".join(sorted(chars - have)) for where, chars in found.items() if chars - have}
+    assert missing == {}, f"add these characters to {plots.TOOLKIT_CHARS}: {missing}"
+    assert 1_000 < len(have) < 3_000
+
+
+def test_core_cjk_font_holds_the_toolkit_chars_with_the_full_fonts_glyphs():
+    """The CJK core subset holds every toolkit character and CJK punctuation, and nothing else of
+    GB 2312; its glyphs are the full font's (reference: same advance widths and outline bounds)."""
     core_path, full_path = _core_and_full_fonts()
-    names = "".join(data.load("regions")["name_zh"]) + "".join(data.load("county_census")["name_zh"].dropna())
-    labels = "".join(plots.label(k, "zh") for k in plots.label_keys())
     with TTFont(core_path, lazy=True) as core, TTFont(full_path, lazy=True) as full:
         core_cmap, full_cmap = core.getBestCmap(), full.getBestCmap()
-        missing = sorted({c for c in names + labels if ord(c) not in core_cmap and ord(c) in full_cmap})
-        assert missing == [], f"add to plots._CORE_EXTRA: {''.join(missing)}"
-        assert core["maxp"].numGlyphs < 10_000 < full["maxp"].numGlyphs
-    _same_glyphs(core_path, full_path, "出生性别比埇鄠（）：、%1")
+        missing = sorted(c for c in plots.toolkit_chars() + "、。《》「」（），：；％" if ord(c) not in core_cmap and ord(c) in full_cmap)
+        assert missing == []
+        assert 1_000 < core["maxp"].numGlyphs < 3_000 < 60_000 < full["maxp"].numGlyphs
+    _same_glyphs(core_path, full_path, "出生性别比埇鄠（）：、％１")
 
 
-def test_characters_outside_the_core_font_fall_back_to_the_full_font(tmp_path):
-    """㐀 (U+3400, CJK Extension A) is not in GB 2312: it renders from the full font, embedded beside the core."""
+def test_common_cjk_font_holds_gb2312_with_the_full_fonts_glyphs():
+    common_path, full_path = _font_files()[3:]
+    with TTFont(common_path, lazy=True) as common:
+        cmap = common.getBestCmap()
+        assert all(ord(c) in cmap for c in "璀璨鼹齄啊")  # GB 2312 (the last two: its last and first hanzi)
+        assert 0x3400 not in cmap and 7_000 < common["maxp"].numGlyphs < 10_000
+    _same_glyphs(common_path, full_path, "璀璨鼹出（")
+
+
+def test_characters_outside_the_core_fonts_fall_back_to_common_then_full_font(tmp_path):
+    """璀璨 (GB 2312, in no region name or label) renders from the Common font, 㐀 (U+3400, CJK
+    Extension A, not in GB 2312) from the full font; each is embedded beside the core."""
     plots.set_theme("zh")
     core_path, _ = _core_and_full_fonts()
     with TTFont(core_path, lazy=True) as core:
-        assert 0x3400 not in core.getBestCmap()
+        assert not {0x3400, ord("璀"), ord("璨")} & set(core.getBestCmap())
     fig = _chinese_figure()
-    fig.axes[0].set_xlabel("㐀 出生")
+    fig.axes[0].set_xlabel("㐀 出生 璀璨")
     assert _glyph_warnings(fig) == []
     pdf = plots.save_figure(fig, tmp_path / "fig", formats=("pdf",))[0].read_bytes()
-    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKscCore-Regular", pdf)
-    assert re.search(rb"/BaseFont /[A-Z]{6}\+NotoSansCJKsc-Regular", pdf)
+    for name in (b"NotoSansCJKscCore-Regular", b"NotoSansCJKscCommon-Regular", b"NotoSansCJKsc-Regular"):
+        assert re.search(rb"/BaseFont /[A-Z]{6}\+" + name, pdf), name
+    plt.close(fig)
 
 
 def test_set_theme_settings():
@@ -201,7 +234,7 @@ def test_set_theme_settings():
     rc = mpl.rcParams
     assert rc["pdf.fonttype"] == 42 and rc["svg.fonttype"] == "none"
     assert rc["font.family"] == plots.font_family() == [
-        "DejaVu Sans Core", "DejaVu Sans", "Noto Sans CJK SC Core", "Noto Sans CJK SC"
+        "DejaVu Sans Core", "DejaVu Sans", "Noto Sans CJK SC Core", "Noto Sans CJK SC Common", "Noto Sans CJK SC"
     ]  # fmt: skip
     assert rc["font.size"] == pytest.approx(8 * 1.6)
     assert tuple(rc["figure.figsize"]) == (3.5, pytest.approx(3.5 * 0.72))
