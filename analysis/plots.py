@@ -57,6 +57,7 @@ __all__ = [
     "font_family",
     "label",
     "label_keys",
+    "png_bytes",
     "policy_lines",
     "register_cjk_font",
     "save_figure",
@@ -675,11 +676,37 @@ def _draw_tight(fig: Figure, dpi: float) -> tuple[np.ndarray | None, Any]:
 
 
 def _write_png(path: Path, pixels: np.ndarray, dpi: float) -> None:
-    """Write RGB(A) ``pixels`` as a PNG that records ``dpi`` and nothing else (no software or date).
-    PIL directly: matplotlib's ``imsave`` would first expand RGB to RGBA (≈ 40% slower, larger files)."""
-    from PIL import Image
+    """Write RGB(A) ``pixels`` as a PNG that records ``dpi`` and nothing else (no software or date)."""
+    path.write_bytes(png_bytes(pixels, dpi=dpi))
 
-    Image.fromarray(pixels).save(path, format="png", dpi=(dpi, dpi))
+
+def png_bytes(pixels: np.ndarray, *, dpi: float | None = None, level: int = 6) -> bytes:
+    """Encode 8-bit RGB or RGBA ``pixels`` (height × width × 3|4) as PNG (W3C PNG 3rd ed., 2025):
+    IHDR, pHYs (``dpi`` as pixels per metre) if given, one zlib IDAT at ``level``, IEND.
+
+    Every row uses filter type 0 (None). Pillow offers no filter choice and always tries all five
+    filters per row (libpng's heuristic); for figures — large flat areas, few colours — that costs
+    ≈ 40 ms of a ≈ 60 ms encode at 300 dpi and gives *larger* files than no filter, because zlib
+    finds the repeats of unfiltered rows itself (notebook 01's figures: 56 vs 67 KB, 114 vs 143 KB)."""
+    import struct
+    import zlib
+
+    if pixels.dtype != np.uint8 or pixels.ndim != 3 or pixels.shape[2] not in (3, 4):
+        raise ValueError(f"pixels must be uint8 of shape (h, w, 3|4), got {pixels.dtype} {pixels.shape}")
+    height, width, channels = pixels.shape
+    raw = np.zeros((height, width * channels + 1), dtype=np.uint8)  # column 0: each row's filter type (0)
+    raw[:, 1:] = pixels.reshape(height, width * channels)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    colour_type = 2 if channels == 3 else 6  # truecolour, truecolour with alpha
+    out = [b"\x89PNG\r\n\x1a\n", chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))]
+    if dpi is not None:
+        ppm = round(dpi / 0.0254)  # pixels per metre, as Pillow writes it
+        out.append(chunk(b"pHYs", struct.pack(">IIB", ppm, ppm, 1)))
+    out += [chunk(b"IDAT", zlib.compress(raw.tobytes(), level)), chunk(b"IEND", b"")]
+    return b"".join(out)
 
 
 def _show(fig: Figure, png: np.ndarray | Path, dpi: float) -> None:
@@ -693,14 +720,12 @@ def _show(fig: Figure, png: np.ndarray | Path, dpi: float) -> None:
         img = Image.fromarray(png)
     else:
         with Image.open(png) as file:
-            img = file.copy()
+            img = file.convert("RGBA" if "A" in file.mode else "RGB")
     factor = dpi / fig.dpi
     if factor > 1:
         size = (round(img.width / factor), round(img.height / factor))
         img = img.reduce(int(factor)) if factor.is_integer() else img.resize(size, Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    img.save(buffer, format="png")
-    display(IPyImage(data=buffer.getvalue(), format="png"))
+    display(IPyImage(data=png_bytes(np.asarray(img)), format="png"))
     plt.close(fig)
 
 

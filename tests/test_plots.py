@@ -307,6 +307,27 @@ def test_save_figure_is_deterministic(tmp_path):
         assert p.name == q.name and p.read_bytes() == q.read_bytes(), p.name
 
 
+@pytest.mark.parametrize("channels", [3, 4])
+def test_png_bytes_decode_to_the_same_pixels_in_pillow(channels):
+    """plots.png_bytes against an independent decoder (Pillow): same pixels, mode, dpi; synthetic seeded
+    pixels, flat areas (as in figures) and noise, with an odd width."""
+    rng = np.random.default_rng(20261124)
+    pixels = np.full((37, 53, channels), 255, dtype=np.uint8)
+    pixels[5:30, 7:40] = rng.integers(0, 256, size=(25, 33, channels), dtype=np.uint8)
+    data = plots.png_bytes(pixels, dpi=300)
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()  # checks every chunk's CRC and the zlib stream
+        assert img.mode == ("RGB" if channels == 3 else "RGBA")
+        assert img.info["dpi"] == pytest.approx((300, 300), abs=0.1)
+        assert np.array_equal(np.asarray(img), pixels)
+    with Image.open(io.BytesIO(plots.png_bytes(pixels))) as img:
+        assert "dpi" not in img.info
+    with pytest.raises(ValueError, match="uint8"):
+        plots.png_bytes(pixels.astype(float))
+    with pytest.raises(ValueError, match="shape"):
+        plots.png_bytes(pixels[..., :2])
+
+
 def test_save_figure_keeps_other_dots_and_checks_arguments(tmp_path):
     fig, ax = plt.subplots()
     assert [p.name for p in plots.save_figure(fig, tmp_path / "srb.v2", formats=("png",), dpi=200)] == [
