@@ -390,8 +390,8 @@ def register_cjk_font(path: str | os.PathLike[str] | None = None) -> str:
     ``path`` — a font file to use instead of the search (system Noto Sans CJK SC / Source Han Sans
     SC first, then the packaged Noto Sans CJK SC). CFF-outline fonts are used through a cached
     TrueType conversion (see the module docstring). Its cached subsets ('<family> Core' and
-    '<family> Common', see :func:`font_family`) are registered too. Other font-manager entries with the same family names are
-    removed so that matplotlib picks the registered files.
+    '<family> Common', see :func:`font_family`) are registered too. Other font-manager entries with the
+    same family names are removed so that matplotlib picks the registered files.
     """
     if path is None and _state["cjk_family"] is not None:
         return _state["cjk_family"]
@@ -681,7 +681,7 @@ def _write_png(path: Path, pixels: np.ndarray, dpi: float) -> None:
 
 
 def png_bytes(pixels: np.ndarray, *, dpi: float | None = None, level: int = 6) -> bytes:
-    """Encode 8-bit RGB or RGBA ``pixels`` (height × width × 3|4) as PNG (W3C PNG 3rd ed., 2025):
+    """Encode 8-bit RGB or RGBA ``pixels`` (height × width × 3|4) as PNG (ISO/IEC 15948, the W3C PNG specification):
     IHDR, pHYs (``dpi`` as pixels per metre) if given, one zlib IDAT at ``level``, IEND.
 
     Every row uses filter type 0 (None). Pillow offers no filter choice and always tries all five
