@@ -231,8 +231,11 @@ def test_ctrl_c_stops_the_batch_and_resume_completes(tmp_path, to_group):
     out = tmp_path / "interrupted"
     regions = "440100,440300,440000,110000,120000,310000"
     args = ["--notebooks", NOTEBOOKS[0], "--regions", regions, "--jobs", "2", "--out", str(out), "-p", "pause", "0.4"]
+    # as from a terminal: SIGINT at its default even when the tests themselves run where it is ignored (a
+    # script's background job), which the batch, like any program, inherits and respects
     proc = subprocess.Popen(_cli(*args), cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     deadline = time.monotonic() + 120
     records = out / mf.BATCH_DIR / "records"
     while not any(records.glob("*/*.json")) and time.monotonic() < deadline and proc.poll() is None:
