@@ -640,7 +640,7 @@ def save_figure(
             target = base.parent / f"{base.name}.{fmt}"
             with atomic_path(target) as tmp:
                 if fmt == "png" and pixels is not None:
-                    _write_png(tmp, pixels, dpi)
+                    tmp.write_bytes(png_bytes(pixels, dpi=dpi))  # records dpi, no software or date
                 else:
                     fig.savefig(
                         tmp, format=fmt, dpi=dpi, metadata=metadata[fmt], bbox_inches=bbox, pad_inches=_PAD_INCHES
@@ -673,11 +673,6 @@ def _draw_tight(fig: Figure, dpi: float) -> tuple[np.ndarray | None, Any]:
     crop = rgba[height - int(np.ceil(y1)) : height - int(np.floor(y0)), int(np.floor(x0)) : int(np.ceil(x1))]
     opaque = bool((crop[..., 3] == 255).all())
     return (crop[..., :3] if opaque else crop).copy(), bbox  # RGB when opaque: smaller, faster PNGs
-
-
-def _write_png(path: Path, pixels: np.ndarray, dpi: float) -> None:
-    """Write RGB(A) ``pixels`` as a PNG that records ``dpi`` and nothing else (no software or date)."""
-    path.write_bytes(png_bytes(pixels, dpi=dpi))
 
 
 def png_bytes(pixels: np.ndarray, *, dpi: float | None = None, level: int = 6) -> bytes:
