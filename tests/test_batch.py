@@ -330,6 +330,22 @@ def test_fork_server_removes_its_socket_folder_when_its_owner_goes():
     assert not folder.exists()
 
 
+def test_fork_server_tunes_malloc_keeping_the_users_tunables():
+    """glibc: the server starts with the huge-page tunable added to the user's own; kernels' mallopt calls succeed."""
+    from analysis.batch import kernels
+
+    if not kernels._glibc():
+        pytest.skip("glibc only")
+    env = kernels._server_env({"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"}
+    assert kernels._server_env({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+    mine = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}  # the user's choice stands
+    assert kernels._server_env(mine) == mine
+    code = "from analysis.batch.kernels import _tune_malloc; print(_tune_malloc())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "True"
+
+
 def test_preload_names_import_modules_and_submodules():
     """``a:b`` imports ``a`` and, when ``b`` is a submodule rather than an attribute, ``a.b``."""
     from analysis.batch import kernels

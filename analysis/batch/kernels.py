@@ -34,6 +34,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +97,15 @@ KERNEL_ARGS: tuple[str, ...] = ("--HistoryManager.enabled=False",)
 #: ``CNFP_BATCH_PRELOAD=light`` imports only these (used by the test suite to keep it fast).
 LIGHT_MODULES: tuple[str, ...] = ("numpy", "pandas", "matplotlib.pyplot", "matplotlib_inline.backend_inline",
                                   "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell")  # fmt: skip
-#: Imported by every kernel besides :data:`LIGHT_MODULES`, whatever its notebook imports.
-KERNEL_MODULES: tuple[str, ...] = ("ipykernel.debugger", "pyarrow.parquet", "analysis.data.store")
+#: Imported by every kernel besides :data:`LIGHT_MODULES`, whatever its notebook imports: what ``IPKernelApp``
+#: imports while it starts (the debugger, IPython's magics helpers, tornado's asyncio loop), what an exported CSV
+#: table and the shutdown need, the data store.
+KERNEL_MODULES: tuple[str, ...] = (
+    "ipykernel.debugger", "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.logger",
+    "IPython.core.oinspect", "IPython.extensions.storemagic", "IPython.utils.wildcard", "faulthandler", "pdb",
+    "runpy", "tornado.platform.asyncio", "zmq.utils.garbage", "pandas.io.formats.csvs", "encodings.utf_8_sig",
+    "pyarrow.parquet", "analysis.data.store",
+)  # fmt: skip
 
 
 def _import(name: str) -> None:
@@ -183,6 +191,43 @@ def warm_caches() -> None:
                     img.reduce(3)
 
 
+#: glibc's malloc in the fork server (and so in its kernels) backs a growing heap with transparent huge pages
+#: where the system allows them (``madvise``): one page fault per 2 MiB instead of 512.
+GLIBC_TUNABLES = "glibc.malloc.hugetlb=1"
+#: ``mallopt`` settings of every kernel (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD; bytes): buffers up to 64 MiB (a
+#: 300-dpi figure is ≈ 12 MiB) come from the heap and are reused rather than mapped and unmapped each time,
+#: and the heap is not trimmed below 256 MiB. A kernel lives for one notebook, so what it keeps is its own peak.
+MALLOPT: tuple[tuple[int, int], ...] = ((-3, 64 << 20), (-1, 256 << 20))
+
+
+def _glibc() -> bool:
+    import platform
+
+    return sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+
+
+def _tune_malloc() -> bool:
+    """Apply :data:`MALLOPT` to this process (glibc only); True if every setting was accepted.
+
+    Together with :data:`GLIBC_TUNABLES` this cuts a kernel's page faults on notebook 01 from ≈ 19,000
+    to ≈ 7,000 (≈ 0.04 s of its ≈ 0.7 s)."""
+    if not _glibc():
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    return all(libc.mallopt(param, value) == 1 for param, value in MALLOPT)
+
+
+def _server_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The fork server's environment: ``environ`` with :data:`GLIBC_TUNABLES` added to the user's own
+    tunables (on glibc, unless the user set ``glibc.malloc.hugetlb`` already)."""
+    env = dict(environ)
+    if _glibc() and "glibc.malloc.hugetlb" not in env.get("GLIBC_TUNABLES", ""):
+        env["GLIBC_TUNABLES"] = ":".join(filter(None, (env.get("GLIBC_TUNABLES"), GLIBC_TUNABLES)))
+    return env
+
+
 def _child(request: dict[str, Any], close_fds: list[int], parent_pid: int) -> None:
     """Become an ipykernel (runs in the forked child; never returns)."""
     status = 1
@@ -207,6 +252,7 @@ def _child(request: dict[str, Any], close_fds: list[int], parent_pid: int) -> No
         import random
 
         random.seed()
+        _tune_malloc()
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
         sys.path[0:0] = [request["cwd"]] if request["cwd"] not in sys.path else []
@@ -322,7 +368,8 @@ class ForkServer:
         cmd = [sys.executable, "-m", "analysis.batch.kernels", self.socket_path] + ([] if data else ["--no-data"])
         if modules is not None:
             cmd += ["--preload", ",".join(modules)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                      env=_server_env(os.environ))  # fmt: skip
         self._lock = threading.Lock()
         self._ready: int | None = None
 
