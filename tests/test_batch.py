@@ -80,6 +80,17 @@ def test_outputs_layout_and_html_without_code(batch):
     assert not any((batch.run_dir / mf.BATCH_DIR / "tmp").glob("*"))
 
 
+def test_html_without_preprocessors_is_nbconverts_own(batch):
+    """The batch's HTML exporter skips nbconvert's preprocessors: the page is the same as with them."""
+    from nbconvert import HTMLExporter
+
+    from analysis.batch.runner import _html_exporter
+
+    nb = nbformat.read(batch.run_dir / "440100" / "ok.ipynb", as_version=4)
+    default = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    assert _html_exporter().from_notebook_node(nb)[0] == default.from_notebook_node(nb)[0]
+
+
 def test_each_notebook_starts_from_a_clean_state(batch):
     """Warm kernels are forked fresh: a mutation by one run never reaches the next in the same worker."""
     records = [mf.read_record(batch.run_dir, code, "mutates") for code in REGIONS]

@@ -1,5 +1,5 @@
 """The batch's papermill engine (analysis.batch.engine): the notebook is written once, at the end — also
-when a cell times out, so a failed run still keeps what it produced."""
+when a cell fails or times out, so a failed run still keeps what it produced."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from analysis.config import KERNEL_NAME
 papermill = pytest.importorskip("papermill")
 
 OK = str(Path(__file__).parent / "fixtures" / "notebooks" / "ok.ipynb")
+RAISES = str(Path(__file__).parent / "fixtures" / "notebooks" / "raises.ipynb")
 
 
 @pytest.fixture
 def saves(monkeypatch):
-    """Paths the engine's execution manager wrote (papermill's per-cell saves go through this name)."""
+    """Paths written by the engine's execution manager (papermill's per-cell saves) and by
+    ``papermill.execute_notebook`` itself (its final save, and the save with the error banner)."""
+    from papermill import execute as pm_execute
+
     calls: list[str] = []
     original = pm_engines.write_ipynb
 
@@ -28,6 +32,7 @@ def saves(monkeypatch):
         return original(nb, path)
 
     monkeypatch.setattr(pm_engines, "write_ipynb", counting)
+    monkeypatch.setattr(pm_execute, "write_ipynb", counting)
     return calls
 
 
@@ -35,7 +40,7 @@ def test_written_once_not_around_every_cell(tmp_path, saves):
     out = tmp_path / "ok.ipynb"
     papermill.execute_notebook(OK, str(out), parameters={"output_dir": str(tmp_path / "o")}, kernel_name=KERNEL_NAME,
                                engine_name=ENGINE_NAME, progress_bar=False)  # fmt: skip
-    assert saves == [str(out)]  # the default engine saves 2 × cells + 2 times
+    assert saves == [str(out)]  # the default engine saves 2 × cells + 2 times, and papermill once more
     nb = nbformat.read(out, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.metadata.papermill["status"] == "completed" for c in code)
@@ -52,3 +57,15 @@ def test_timed_out_notebook_is_still_written(tmp_path, saves):
     nb = nbformat.read(out, as_version=4)
     assert "pause = 60.0" in nb.cells[2].source  # papermill's injected parameters cell, kept
     assert nb.metadata.papermill["end_time"] is not None
+
+
+def test_failed_cell_written_once_with_the_error_banner(tmp_path, saves):
+    from papermill.exceptions import PapermillExecutionError
+
+    out = tmp_path / "raises.ipynb"
+    with pytest.raises(PapermillExecutionError):
+        papermill.execute_notebook(RAISES, str(out), parameters={"region": "440300"}, kernel_name=KERNEL_NAME,
+                                   engine_name=ENGINE_NAME, progress_bar=False)  # fmt: skip
+    assert saves == [str(out)]
+    nb = nbformat.read(out, as_version=4)
+    assert "papermill-error-cell-tag" in nb.cells[0].metadata.get("tags", [])

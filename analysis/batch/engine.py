@@ -4,9 +4,10 @@ Plain papermill (``request_save_on_cell_execute=True``) rewrites — and re-vali
 schema — the whole output notebook before and after every cell: ≈ 2 × cells + 1 writes of a notebook
 that grows with each embedded figure. A batch run executes in a staging folder that is renamed into
 place only when the run is over, so those intermediate saves protect nothing. :class:`BatchEngine`
-(registered as ``"cnfp_batch"``) saves in ``notebook_complete`` only, which papermill calls in a
-``finally`` block: a notebook that fails, times out or loses its kernel is still written with the
-outputs it produced (and, for a cell error, papermill's error banner).
+(registered as ``"cnfp_batch"``) leaves the one write to ``papermill.execute_notebook``, which saves the
+notebook after the engine returns (with its error banner if a cell failed); only when the engine itself
+raises — a timeout, a lost kernel — does it save in ``notebook_complete`` (papermill's ``finally``
+block), so that notebook is still written with the outputs it produced.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ ENGINE_NAME = "cnfp_batch"
 
 
 class SaveAtEndManager(NotebookExecutionManager):
-    """Keeps papermill's cell metadata (times, status) but writes the notebook only at the end."""
+    """Keeps papermill's cell metadata (times, status) but writes the notebook only at the end, and only
+    if execution raised (otherwise papermill writes it)."""
 
     _final = False
 
@@ -31,8 +33,8 @@ class SaveAtEndManager(NotebookExecutionManager):
         else:
             self.last_save_time = self.now()
 
-    def notebook_complete(self, **kwargs: Any) -> None:
-        self._final = True
+    def notebook_complete(self, *, save: bool = False, **kwargs: Any) -> None:
+        self._final = save
         super().notebook_complete(**kwargs)
 
 
@@ -54,11 +56,13 @@ class BatchEngine(NBClientEngine):
             nb, output_path=output_path, progress_bar=progress_bar, log_output=log_output, autosave_cell_every=0
         )
         nb_man.notebook_start()
+        raised = True
         try:
             cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            raised = False
         finally:
             nb_man.cleanup_pbar()
-            nb_man.notebook_complete()
+            nb_man.notebook_complete(save=raised)
         return nb_man.nb
 
 
