@@ -1,6 +1,6 @@
 """Batch speed: (a) a plain ``papermill`` CLI loop, (b) ``analysis.batch`` (warm forked kernels, a
 process per core), (b1) the same with one worker, (b0) with plain cold kernels, (c) the notebook's code
-in one process (the limit), on the same counties.
+in one process (the limit), (c2) that in one process per core side by side, on the same counties.
 
 Run through ``python -m benchmarks`` (see :mod:`benchmarks.cli`), which writes
 ``outputs/bench/results.json`` (entries keyed by notebook and extra parameters) and ``outputs/bench/results.md``.
@@ -10,6 +10,8 @@ cores) is recorded with every number: on a shared machine they are noisy.
 Derived figures (goals from the batch issue):
 - speedup = a / b (goal ≥ 8);
 - b / (c / cores) (goal ≤ 1.5);
+- b / c2, where (c2) runs ``jobs`` in-process loops side by side: the cores' real parallel limit on this
+  machine, and c2 / (c / cores), what running side by side costs the analysis itself;
 - per-notebook overhead of b = (b × jobs − c) / n: worker seconds per notebook beyond the analysis itself,
   start-up of the pool included (goal ≤ 0.3 s); also the median of the per-run ``duration_s`` minus the
   mean in-process seconds per region (the steady state, without start-up). With 2 jobs on a machine that others use,
@@ -90,18 +92,40 @@ def mode_runner(
             "median_run_s": round(float(durations.median()), 3)}  # fmt: skip
 
 
-def mode_inprocess(notebook: Path, codes: list[str], out: Path, *, params: dict | None = None) -> dict:
-    """(c) every region's code in one process (imports done once, not timed)."""
-    cmd = [sys.executable, "-m", "benchmarks.inprocess", "--params", json.dumps(params or {}), str(notebook),
-           str(out), *codes]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    if proc.returncode != 0:
-        raise RuntimeError(f"in-process run failed:\n{proc.stderr[-2000:]}")
-    res = json.loads(proc.stdout.strip().splitlines()[-1])
+def _inprocess_cmd(notebook: Path, codes: list[str], out: Path, params: dict | None) -> list[str]:
+    return [sys.executable, "-m", "benchmarks.inprocess", "--params", json.dumps(params or {}), str(notebook),
+            str(out), *codes]  # fmt: skip
+
+
+def _inprocess_result(returncode: int, stdout: str, stderr: str) -> dict:
+    if returncode != 0:
+        raise RuntimeError(f"in-process run failed:\n{stderr[-2000:]}")
+    res = json.loads(stdout.strip().splitlines()[-1])
     per = list(res["per_region_s"].values())
     return {"analysis_s": round(sum(per), 2), "imports_s": round(res["imports_s"], 2),
             "mean_region_s": round(sum(per) / len(per), 3), "failed": len(res["errors"]),
             "errors": res["errors"]}  # fmt: skip
+
+
+def mode_inprocess(notebook: Path, codes: list[str], out: Path, *, params: dict | None = None) -> dict:
+    """(c) every region's code in one process (imports done once, not timed)."""
+    proc = subprocess.run(_inprocess_cmd(notebook, codes, out, params), capture_output=True, text=True, cwd=ROOT)
+    return _inprocess_result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def mode_inprocess_parallel(
+    notebook: Path, codes: list[str], out: Path, *, jobs: int, params: dict | None = None
+) -> dict:
+    """(c2) ``jobs`` in-process loops side by side, each over every ``jobs``-th region: what the cores give
+    running the analysis at the same time (shared memory bandwidth and caches, the machine's other work),
+    still without any isolation or start-up. Seconds = the slowest loop's analysis time."""
+    procs = [subprocess.Popen(_inprocess_cmd(notebook, codes[i::jobs], out / str(i), params), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for i in range(jobs)]  # fmt: skip
+    outputs = [p.communicate() for p in procs]
+    loops = [_inprocess_result(p.returncode, *out) for p, out in zip(procs, outputs, strict=True)]
+    return {"analysis_s": max(m["analysis_s"] for m in loops), "loops_s": [m["analysis_s"] for m in loops],
+            "mean_region_s": round(sum(m["analysis_s"] for m in loops) / len(codes), 3),
+            "failed": sum(m["failed"] for m in loops)}  # fmt: skip
 
 
 def run(
@@ -129,12 +153,15 @@ def run(
     short = {
         "c_inprocess": ("c", f"(c) in-process, {len(codes)} counties", "analysis_s",
                         lambda: mode_inprocess(notebook, codes, _fresh(work / "c"), params=params)),
+        "c2_inprocess_parallel": ("c2", f"(c2) {jobs} in-process loops side by side", "analysis_s",
+                                  lambda: mode_inprocess_parallel(notebook, codes, _fresh(work / "c2"), jobs=jobs,
+                                                                  params=params)),
         "b_runner": ("b", f"(b) analysis.batch, warm kernels, jobs={jobs}", "seconds",
                      lambda: mode_runner(notebook, codes, _fresh(work / "b"), jobs=jobs, warm=True, params=params)),
         "b1_runner_1job": ("b1", "(b1) analysis.batch, warm kernels, jobs=1", "seconds",
                            lambda: mode_runner(notebook, codes, _fresh(work / "b1"), jobs=1, warm=True, params=params)),
     }  # fmt: skip
-    short = {k: v for k, v in short.items() if v[0] not in skip and not (v[0] == "b1" and jobs == 1)}
+    short = {k: v for k, v in short.items() if v[0] not in skip and not (v[0] in ("b1", "c2") and jobs == 1)}
     runs: dict[str, list[dict]] = {k: [] for k in short}
     for i in range(max(1, repeats)):
         for name, (_, what, _, fn) in short.items():
@@ -143,8 +170,9 @@ def run(
     for name, (_, _, key, _) in short.items():
         ordered = sorted(runs[name], key=lambda m: m[key])
         modes[name] = {**ordered[len(ordered) // 2], "repeats_s": [m[key] for m in runs[name]]}
-    if "c_inprocess" in short:
-        modes["c_inprocess"]["seconds"] = modes["c_inprocess"]["analysis_s"]  # the limit: analysis only
+    for name in ("c_inprocess", "c2_inprocess_parallel"):
+        if name in short:
+            modes[name]["seconds"] = modes[name]["analysis_s"]  # the limit: analysis only
     if "b0" not in skip:
         print(f"(b0) analysis.batch, cold kernels, jobs={jobs} ...", flush=True)
         modes["b0_runner_cold"] = _timed(lambda: mode_runner(notebook, codes, work / "b0", jobs=jobs, warm=False, params=params))
@@ -161,6 +189,11 @@ def run(
         derived["overhead_per_run_median_s"] = round(
             modes["b_runner"]["median_run_s"] - modes["c_inprocess"]["mean_region_s"], 3
         )
+    c2 = modes.get("c2_inprocess_parallel", {}).get("seconds")
+    if b and c2:
+        derived["b_over_c2"] = round(b / c2, 2)
+    if c and c2:
+        derived["c2_over_c_per_core"] = round(c2 / (c / jobs), 2)
     b1 = modes.get("b1_runner_1job", {}).get("seconds")
     if b1 and c:
         derived["overhead_per_notebook_1job_s"] = round((b1 - c) / len(codes), 3)
