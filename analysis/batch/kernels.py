@@ -551,7 +551,8 @@ class ForkServerProvisioner(LocalProvisioner):
 
 class WarmKernelClient(AsyncKernelClient):
     """Client whose readiness check does not idle: jupyter_client always waits 0.2 s of IOPub silence
-    after ``kernel_info``; nbclient ignores messages of other requests anyway, so 20 ms suffice. Its
+    after ``kernel_info``; here the first IOPub message (which proves the subscription works) is enough, as
+    nbclient ignores messages of other requests (it matches each to its cell's ``msg_id``). Its
     sockets retry connecting every 10 ms (zmq's default is 100 ms) while the new kernel binds."""
 
     @default("context")
@@ -583,17 +584,12 @@ class WarmKernelClient(AsyncKernelClient):
                     pass
                 else:
                     self._handle_kernel_info_reply(msg)
-                    break
+                    return
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
             await asyncio.sleep(0)
-        while True:
-            try:
-                await self.iopub_channel.get_msg(timeout=0.02)
-            except Empty:
-                break
 
 
 class IpcKernelManager(AsyncKernelManager):
