@@ -341,6 +341,35 @@ def test_fork_server_removes_its_socket_folder_when_its_owner_goes():
     assert not folder.exists()
 
 
+def test_a_kernel_asked_for_during_the_imports_does_not_wait_for_the_warm_up(tmp_path, monkeypatch):
+    """The request waiting when the server's imports are done is forked at once ("warm": false); the next
+    one waits for the warm-up, and the server says it is ready only after it."""
+    import select
+    import threading
+
+    from analysis.batch.kernels import ForkServer
+
+    monkeypatch.setenv("CNFP_BATCH_PRELOAD", "full")
+    server = ForkServer(modules=("numpy",))
+    try:
+        replies = {}
+
+        def ask(name):
+            replies[name] = server.spawn(connection_file=str(tmp_path / f"{name}.json"), cwd=str(tmp_path),
+                                         env={"PATH": os.environ["PATH"]})  # fmt: skip
+
+        first = threading.Thread(target=ask, args=("first",))
+        first.start()  # connects while the server is still importing
+        first.join(timeout=120)
+        assert replies["first"]["warm"] is False
+        ask("second")
+        assert replies["second"]["warm"] is True
+        assert select.select([server._proc.stdout], [], [], 0)[0]  # "ready" came before the second reply
+        server.wait_ready()
+    finally:
+        server.close()
+
+
 def test_fork_server_tunes_malloc_keeping_the_users_tunables():
     """glibc: the server starts with the huge-page tunable added to the user's own; kernels' mallopt calls succeed."""
     from analysis.batch import kernels

@@ -18,7 +18,9 @@ nbclient/papermill). If the kernelspec runs a different Python than this process
 environment) it falls back to the ordinary subprocess launch, so results never depend on the trick.
 
 Protocol (one JSON object per line): the server prints ``{"ready": pid}`` on stdout once warm; each
-connection to its Unix socket sends ``{"connection_file", "cwd", "env"}`` and gets ``{"pid": child_pid}``.
+connection to its Unix socket sends ``{"connection_file", "cwd", "env", "log"}`` and gets
+``{"pid": child_pid, "warm": bool}``. Requests already waiting when the imports are done (up to one per
+core but one) are forked before the warm-up (``"warm": false``) rather than wait for it.
 When its stdin closes (its owner ended, even by ``kill -9``) the server kills its live children and
 exits; children also watch their parent (``JPY_PARENT_PID``) and exit when it goes.
 """
@@ -118,26 +120,31 @@ def _import(name: str) -> None:
         importlib.import_module(f"{module}.{attr}")
 
 
-def _preload(modules: tuple[str, ...], *, data: bool) -> None:
-    """Import ``modules`` (see :func:`_import`) and (if ``data``) load every processed table and run
-    the :data:`WARMUPS`."""
+def _preload(modules: tuple[str, ...], *, data: bool) -> bool:
+    """Import ``modules`` (see :func:`_import`) and (if ``data``) load every processed table; True if the
+    tables were loaded (then :func:`_warm_up` is worth running)."""
     for name in modules:
         try:
             _import(name)
         except Exception as exc:  # noqa: BLE001 - a broken module fails in the notebook, not here
             print(f"fork server: not preloaded {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
     if not data:
-        return
+        return False
     try:
         from analysis.config import PROCESSED_DIR
 
         if not any(PROCESSED_DIR.glob("*.parquet")):
-            return  # never build data from here: several servers would race
+            return False  # never build data from here: several servers would race
         store = importlib.import_module("analysis.data.store")
         for name in store.TABLES:
             store.load(name)
     except Exception:  # noqa: BLE001 - preloading is an optimisation; the kernel loads on demand
-        return
+        return False
+    return True
+
+
+def _warm_up() -> None:
+    """Run the :data:`WARMUPS`."""
     for module, func, args in WARMUPS:
         try:
             getattr(importlib.import_module(module), func)(*args)
@@ -294,39 +301,39 @@ def serve(socket_path: str, *, data: bool = True, modules: tuple[str, ...] | Non
     os.dup2(2, 1)  # stray prints of imported modules must not corrupt the protocol
     light = os.environ.get("CNFP_BATCH_PRELOAD", "full") == "light"
     if light:
-        _preload(LIGHT_MODULES, data=False)
+        loaded = _preload(LIGHT_MODULES, data=False)
     else:
-        _preload(LIGHT_MODULES + KERNEL_MODULES + (PRELOAD_MODULES if modules is None else modules), data=data)
+        loaded = _preload(LIGHT_MODULES + KERNEL_MODULES + (PRELOAD_MODULES if modules is None else modules), data=data)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    children: set[int] = set()
+    close = [listener.fileno(), proto.fileno()]  # not inherited by the kernels
     # Everything imported and cached so far is shared copy-on-write with the kernels. Freezing it keeps
     # the kernels' garbage collector from scanning those objects, which would touch (and so copy) their
     # memory pages: ≈ 0.15 s of CPU per notebook.
     gc.collect()
     gc.freeze()
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
+    if loaded:
+        # Kernels already asked for (up to one per core but one) do not wait for the warm-up (≈ 0.8 s, which
+        # helps later kernels ≈ 0.1 s each): they fill their caches themselves while it runs on the free core.
+        early = max(1, len(os.sched_getaffinity(0)) - 1) if hasattr(os, "sched_getaffinity") else 1
+        while early > 0 and _accept(listener, children, close, timeout=0, warm=False):
+            early -= 1
+        _warm_up()
+        gc.collect()
+        gc.freeze()
     proto.write(json.dumps({"ready": os.getpid()}) + "\n")
     proto.close()
+    close = close[:1]
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ)
     sel.register(sys.stdin, selectors.EVENT_READ)
-    children: set[int] = set()
     running = True
     while running:
         for key, _ in sel.select():
             if key.fileobj is sys.stdin:
                 running = bool(sys.stdin.readline())
-                continue
-            conn, _ = listener.accept()
-            with conn, conn.makefile("rw", encoding="utf-8") as fh:
-                line = fh.readline()
-                if not line.strip():
-                    continue
-                request = json.loads(line)
-                pid = os.fork()
-                if pid == 0:
-                    _child(request, [listener.fileno(), conn.fileno()], os.getppid())
-                children = {p for p in children if _alive(p)} | {pid}
-                fh.write(json.dumps({"pid": pid}) + "\n")
-                fh.flush()
+            else:
+                _accept(listener, children, close)
     for pid in children:
         _kill(pid)
     listener.close()
@@ -334,6 +341,32 @@ def serve(socket_path: str, *, data: bool = True, modules: tuple[str, ...] | Non
     folder = os.path.dirname(socket_path)
     if os.path.basename(folder).startswith(_SOCKET_DIR_PREFIX):  # the folder ForkServer made for us
         shutil.rmtree(folder, ignore_errors=True)  # even when our owner died without ForkServer.close()
+
+
+def _accept(
+    listener: Any, children: set[int], close: list[int], *, timeout: float | None = None, warm: bool = True
+) -> bool:
+    """Take one connection from ``listener`` (waiting at most ``timeout`` s; None = it is known to be
+    readable) and fork a kernel for its request (closing ``close`` in the kernel); reply ``{"pid", "warm"}``
+    (``warm``: forked after the warm-up). False if no connection was waiting."""
+    import select
+
+    if timeout is not None and not select.select([listener], [], [], timeout)[0]:
+        return False
+    conn, _ = listener.accept()
+    with conn, conn.makefile("rw", encoding="utf-8") as fh:
+        line = fh.readline()
+        if not line.strip():
+            return True
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request, [*close, conn.fileno()], os.getppid())
+        children -= {p for p in children if not _alive(p)}
+        children.add(pid)
+        fh.write(json.dumps({"pid": pid, "warm": warm}) + "\n")
+        fh.flush()
+    return True
 
 
 def _alive(pid: int) -> bool:
@@ -385,7 +418,7 @@ class ForkServer:
                 self._ready = int(json.loads(line)["ready"])
             return self._ready
 
-    def spawn(self, **request: Any) -> int:
+    def spawn(self, **request: Any) -> dict[str, Any]:
         return spawn_kernel(self.socket_path, **request)
 
     def alive(self) -> bool:
@@ -405,8 +438,9 @@ class ForkServer:
 
 def spawn_kernel(
     socket_path: str, *, connection_file: str, cwd: str, env: dict[str, str], log: str | None = None, wait: float = 300
-) -> int:
-    """Ask the fork server at ``socket_path`` for a fresh kernel process; return its pid."""
+) -> dict[str, Any]:
+    """Ask the fork server at ``socket_path`` for a fresh kernel process; return the server's reply
+    (``pid``; ``warm``: False if the kernel was forked before the server's warm-up)."""
     import socket
     import time
 
@@ -431,7 +465,7 @@ def spawn_kernel(
         line = fh.readline()
     if not line:
         raise RuntimeError("the kernel fork server closed the connection (did it die?)")
-    return int(json.loads(line)["pid"])
+    return json.loads(line)
 
 
 _SERVER: ForkServer | None = None
@@ -447,7 +481,7 @@ def fork_server() -> ForkServer:
         return _SERVER
 
 
-def _spawn(**request: Any) -> int:
+def _spawn(**request: Any) -> dict[str, Any]:
     shared = os.environ.get(SOCKET_ENV)
     if shared:
         return spawn_kernel(shared, **request)
@@ -507,7 +541,7 @@ def _same_python(cmd: list[str]) -> bool:
     ) == os.path.realpath(sys.prefix)
 
 
-#: How the last kernel of this process was started: "forked", "plain (other Python)" or "plain (...)".
+#: How the last kernel of this process was started: "forked", "forked (before the warm-up)" or "plain (...)".
 LAST_LAUNCH: dict[str, str] = {"how": ""}
 
 
@@ -523,7 +557,7 @@ class ForkServerProvisioner(LocalProvisioner):
         cwd = str(kwargs.get("cwd") or Path.cwd())
         env = {str(k): str(v) for k, v in (kwargs.get("env") or os.environ).items()}
         try:
-            pid = await asyncio.to_thread(
+            reply = await asyncio.to_thread(
                 _spawn, connection_file=self.parent.connection_file, cwd=cwd, env=env,
                 log=os.environ.get("CNFP_KERNEL_LOG"),
             )  # fmt: skip
@@ -531,7 +565,8 @@ class ForkServerProvisioner(LocalProvisioner):
             self.log.warning("warm kernel unavailable (%s); starting a plain kernel", exc)
             LAST_LAUNCH["how"] = f"plain (fork server unavailable: {exc})"
             return await super().launch_kernel(cmd, **kwargs)
-        LAST_LAUNCH["how"] = "forked"
+        LAST_LAUNCH["how"] = "forked" if reply.get("warm", True) else "forked (before the warm-up)"
+        pid = int(reply["pid"])
         self.process = _ForkedKernel(pid)
         # the kernel stays in the batch's process group, so `kill -9 -<pgid>` or Ctrl-C ends it too;
         # signals from jupyter_client (interrupt, kill) go to the kernel alone

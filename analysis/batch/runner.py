@@ -208,7 +208,7 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         "packages": spec.packages,
         "inputs_key": spec.inputs_key,
         "kernel": spec.kernel_name,
-        "warm_kernel": LAST_LAUNCH["how"] == "forked",
+        "warm_kernel": LAST_LAUNCH["how"].startswith("forked"),
         "kernel_launch": LAST_LAUNCH["how"] or "not started",
         "kernel_start_retries": retries,
         "worker_pid": os.getpid(),
