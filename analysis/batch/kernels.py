@@ -323,7 +323,7 @@ def serve(socket_path: str, *, data: bool = True, modules: tuple[str, ...] | Non
         gc.freeze()
     proto.write(json.dumps({"ready": os.getpid()}) + "\n")
     proto.close()
-    close = close[:1]
+    close = [listener.fileno()]
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ)
     sel.register(sys.stdin, selectors.EVENT_READ)
