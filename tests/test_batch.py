@@ -345,7 +345,6 @@ def test_a_kernel_asked_for_during_the_imports_does_not_wait_for_the_warm_up(tmp
     """The request waiting when the server's imports are done is forked at once ("warm": false); the next
     one waits for the warm-up, and the server says it is ready only after it."""
     import select
-    import threading
 
     from analysis.batch.kernels import ForkServer
 
@@ -358,9 +357,7 @@ def test_a_kernel_asked_for_during_the_imports_does_not_wait_for_the_warm_up(tmp
             replies[name] = server.spawn(connection_file=str(tmp_path / f"{name}.json"), cwd=str(tmp_path),
                                          env={"PATH": os.environ["PATH"]})  # fmt: skip
 
-        first = threading.Thread(target=ask, args=("first",))
-        first.start()  # connects while the server is still importing
-        first.join(timeout=120)
+        ask("first")  # connects while the server is still importing
         assert replies["first"]["warm"] is False
         ask("second")
         assert replies["second"]["warm"] is True
