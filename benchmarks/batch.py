@@ -4,7 +4,8 @@ in one process (the limit), (c2) that in one process per core side by side, on t
 
 Run through ``python -m benchmarks`` (see :mod:`benchmarks.cli`), which writes
 ``outputs/bench/results.json`` (entries keyed by notebook and extra parameters) and ``outputs/bench/results.md``.
-Extra notebook parameters (``-p figure_formats '["png"]'``) are given to every mode alike. The machine load (1-minute load average before and after each mode,
+Extra notebook parameters (``-p figure_formats '["png"]'``) are given to every mode alike; (c) and (c2) run with
+the environment the runner gives its kernels (:func:`analysis.batch.kernels.kernel_env`). The machine load (1-minute load average before and after each mode,
 cores) is recorded with every number: on a shared machine they are noisy.
 
 Derived figures (goals from the batch issue):
@@ -92,6 +93,14 @@ def mode_runner(
             "median_run_s": round(float(durations.median()), 3)}  # fmt: skip
 
 
+def _inprocess_env() -> dict[str, str]:
+    """The in-process loops run with the runner's kernel environment (one BLAS thread, unless the user chose):
+    the limit is measured under the same settings, not handicapped by them or helped by their absence."""
+    from analysis.batch.kernels import kernel_env
+
+    return kernel_env(os.environ)
+
+
 def _inprocess_cmd(notebook: Path, codes: list[str], out: Path, params: dict | None) -> list[str]:
     return [sys.executable, "-m", "benchmarks.inprocess", "--params", json.dumps(params or {}), str(notebook),
             str(out), *codes]  # fmt: skip
@@ -109,7 +118,8 @@ def _inprocess_result(returncode: int, stdout: str, stderr: str) -> dict:
 
 def mode_inprocess(notebook: Path, codes: list[str], out: Path, *, params: dict | None = None) -> dict:
     """(c) every region's code in one process (imports done once, not timed)."""
-    proc = subprocess.run(_inprocess_cmd(notebook, codes, out, params), capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(_inprocess_cmd(notebook, codes, out, params), capture_output=True, text=True, cwd=ROOT,
+                          env=_inprocess_env())  # fmt: skip
     return _inprocess_result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -120,7 +130,8 @@ def mode_inprocess_parallel(
     running the analysis at the same time (shared memory bandwidth and caches, the machine's other work),
     still without any isolation or start-up. Seconds = the slowest loop's analysis time."""
     procs = [subprocess.Popen(_inprocess_cmd(notebook, codes[i::jobs], out / str(i), params), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT) for i in range(jobs)]  # fmt: skip
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT, env=_inprocess_env())
+             for i in range(jobs)]  # fmt: skip
     outputs = [p.communicate() for p in procs]
     loops = [_inprocess_result(p.returncode, *out) for p, out in zip(procs, outputs, strict=True)]
     return {"analysis_s": max(m["analysis_s"] for m in loops), "loops_s": [m["analysis_s"] for m in loops],

@@ -374,13 +374,49 @@ def test_fork_server_tunes_malloc_keeping_the_users_tunables():
     if not kernels._glibc():
         pytest.skip("glibc only")
     env = kernels._server_env({"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
-    assert env == {"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"}
+    assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    assert env == {"PATH": "/bin", "GLIBC_TUNABLES": env["GLIBC_TUNABLES"], **kernels.THREAD_ENV}
     assert kernels._server_env({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
-    mine = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}  # the user's choice stands
+    mine = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0", "OMP_NUM_THREADS": "4"}  # the user's choices stand
     assert kernels._server_env(mine) == mine
     code = "from analysis.batch.kernels import _tune_malloc; print(_tune_malloc())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "True"
+
+
+def test_kernel_env_one_thread_per_library_unless_the_user_chose():
+    from analysis.batch.kernels import THREAD_ENV, kernel_env
+
+    assert set(THREAD_ENV) == {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"}  # fmt: skip
+    assert kernel_env({"PATH": "/bin"}) == {"PATH": "/bin", **dict.fromkeys(THREAD_ENV, "1")}
+    for name in THREAD_ENV:  # any one set by the user: the others are left to the libraries' defaults
+        assert kernel_env({name: "3"}) == {name: "3"}
+
+
+def _kernel_threads(run_dir: Path, code: str) -> dict:
+    draw = json.loads((run_dir / code / "mutates" / "draw.json").read_text())
+    record = mf.read_record(run_dir, code, "mutates")
+    return {"env": draw["OPENBLAS_NUM_THREADS"], "started": draw["blas_threads_started"],
+            "recorded": record["kernel_threads"]["OPENBLAS_NUM_THREADS"]}  # fmt: skip
+
+
+def test_warm_kernels_run_one_blas_thread(batch):
+    """The fork server loaded numpy with one BLAS thread: a big product in a kernel starts no thread (a
+    second one would spin on the other job's core), the kernel's environment and the record say so."""
+    if sys.platform != "linux" or (os.cpu_count() or 1) < 2:
+        pytest.skip("counts threads in /proc; one core has one BLAS thread anyway")
+    for code in REGIONS:
+        assert _kernel_threads(batch.run_dir, code) == {"env": "1", "started": 0, "recorded": "1"}
+
+
+def test_plain_kernels_run_one_blas_thread(tmp_path):
+    if sys.platform != "linux" or (os.cpu_count() or 1) < 2:
+        pytest.skip("counts threads in /proc; one core has one BLAS thread anyway")
+    result = run_batch(notebooks=[NOTEBOOKS[2]], regions=["440100"], out=tmp_path, warm=False, progress=False)
+    assert result.counts["ok"] == 1
+    assert mf.read_record(tmp_path, "440100", "mutates")["kernel_launch"] == "plain"
+    assert _kernel_threads(tmp_path, "440100") == {"env": "1", "started": 0, "recorded": "1"}
 
 
 def test_preload_names_import_modules_and_submodules():

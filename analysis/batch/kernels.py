@@ -228,10 +228,30 @@ def _tune_malloc() -> bool:
     return all(libc.mallopt(param, value) == 1 for param, value in MALLOPT)
 
 
-def _server_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """The fork server's environment: ``environ`` with :data:`GLIBC_TUNABLES` added to the user's own
-    tunables (on glibc, unless the user set ``glibc.malloc.hugetlb`` already)."""
+#: Every kernel of a batch (warm or plain) runs the numerical libraries' thread pools with one thread, unless the
+#: user set any of these variables (the list joblib's loky uses against oversubscription). A batch already runs
+#: one kernel per core, the notebooks' matrices are small, and OpenBLAS's extra thread spins after each call:
+#: ≈ 0.1 s of CPU per notebook-01 kernel, taken from the other job's kernel (2-job batch of 24 counties ≈ 15 %
+#: faster; the in-process analysis and 1-job batches are not slower with one thread).
+THREAD_ENV: dict[str, str] = {
+    name: "1"
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
+                 "NUMEXPR_NUM_THREADS")
+}  # fmt: skip
+
+
+def kernel_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with :data:`THREAD_ENV` added, unless it sets any of those variables itself."""
     env = dict(environ)
+    if not any(name in env for name in THREAD_ENV):
+        env.update(THREAD_ENV)
+    return env
+
+
+def _server_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The fork server's environment: :func:`kernel_env` (its libraries load with it), and :data:`GLIBC_TUNABLES`
+    added to the user's own tunables (on glibc, unless the user set ``glibc.malloc.hugetlb`` already)."""
+    env = kernel_env(environ)
     if _glibc() and "glibc.malloc.hugetlb" not in env.get("GLIBC_TUNABLES", ""):
         env["GLIBC_TUNABLES"] = ":".join(filter(None, (env.get("GLIBC_TUNABLES"), GLIBC_TUNABLES)))
     return env
@@ -634,7 +654,7 @@ class IpcKernelManager(AsyncKernelManager):
     private folder of this process, not TCP: with TCP, jupyter_client picks free ports and closes them
     before the kernel binds them, so parallel workers can race for a port and a kernel dies at start
     (and ipykernel warns that TCP traffic is unencrypted). Its client does not idle at start-up
-    (:class:`WarmKernelClient`)."""
+    (:class:`WarmKernelClient`); its kernels get :func:`kernel_env`."""
 
     client_class = DottedObjectName("analysis.batch.kernels.WarmKernelClient")
     client_factory = Type(WarmKernelClient, klass=AsyncKernelClient)
@@ -642,6 +662,10 @@ class IpcKernelManager(AsyncKernelManager):
     @default("transport")
     def _transport_default(self) -> str:
         return "ipc"
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+        kw["env"] = kernel_env(kw.get("env") or os.environ)  # also what a forked kernel's os.environ says
+        return await super()._async_pre_start_kernel(**kw)
 
     def _ip_default(self) -> str:
         if self.transport == "ipc":

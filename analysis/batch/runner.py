@@ -133,6 +133,12 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     status, error = "ok", None
+    if sys.platform != "win32":
+        from analysis.batch.kernels import THREAD_ENV, kernel_env
+
+        threads = {name: value for name, value in kernel_env(os.environ).items() if name in THREAD_ENV}
+    else:
+        threads = {}
     if spec.warm and sys.platform != "win32":
         from analysis.batch.kernels import LAST_LAUNCH
         from analysis.batch.kernels import WarmKernelManager as manager_class
@@ -211,6 +217,7 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
         "warm_kernel": LAST_LAUNCH["how"].startswith("forked"),
         "kernel_launch": LAST_LAUNCH["how"] or "not started",
         "kernel_start_retries": retries,
+        "kernel_threads": threads,
         "worker_pid": os.getpid(),
         "start": started.isoformat(timespec="seconds"),
         "duration_s": round(duration, 3),
