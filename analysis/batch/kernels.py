@@ -231,8 +231,8 @@ def _tune_malloc() -> bool:
 #: Every kernel of a batch (warm or plain) runs the numerical libraries' thread pools with one thread, unless the
 #: user set any of these variables (the list joblib's loky uses against oversubscription). A batch already runs
 #: one kernel per core, the notebooks' matrices are small, and OpenBLAS's extra thread spins after each call:
-#: ≈ 0.1 s of CPU per notebook-01 kernel, taken from the other job's kernel (2-job batch of 24 counties ≈ 15 %
-#: faster; the in-process analysis and 1-job batches are not slower with one thread).
+#: ≈ 0.1 s of CPU per notebook-01 kernel, taken from the other job's kernel (2-job batches of 24 counties: median
+#: 10 % shorter in 7 pairs; the in-process analysis and 1-job batches are not slower with one thread).
 THREAD_ENV: dict[str, str] = {
     name: "1"
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
