@@ -595,13 +595,13 @@ class ForkServerProvisioner(LocalProvisioner):
         return self.connection_info
 
     async def wait(self) -> int | None:
-        """Like LocalProvisioner.wait, polling every 10 ms instead of 100 ms."""
+        """Like LocalProvisioner.wait, polling every 1 ms instead of 100 ms (a killed kernel is gone ≈ 5 ms later)."""
         import asyncio
 
         if self.process is None or not isinstance(self.process, _ForkedKernel):
             return await super().wait()
         while self.process.poll() is None:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.001)
         ret, self.process = self.process.returncode, None
         return ret
 
@@ -610,7 +610,7 @@ class WarmKernelClient(AsyncKernelClient):
     """Client whose readiness check does not idle: jupyter_client always waits 0.2 s of IOPub silence
     after ``kernel_info``; here the first IOPub message (which proves the subscription works) is enough, as
     nbclient ignores messages of other requests (it matches each to its cell's ``msg_id``). Its
-    sockets retry connecting every 10 ms (zmq's default is 100 ms) while the new kernel binds."""
+    sockets retry connecting every 1 ms (zmq's default is 100 ms) while the new kernel binds."""
 
     @default("context")
     def _context_default(self) -> Any:
@@ -619,7 +619,7 @@ class WarmKernelClient(AsyncKernelClient):
 
         self._created_context = True
         ctx = zmq.asyncio.Context()
-        ctx.setsockopt(zmq.RECONNECT_IVL, 10)
+        ctx.setsockopt(zmq.RECONNECT_IVL, 1)
         return ctx
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
@@ -685,7 +685,7 @@ class WarmKernelManager(IpcKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     async def _async_wait(self, pollinterval: float = 0.1) -> None:
-        await super()._async_wait(pollinterval=min(pollinterval, 0.01))
+        await super()._async_wait(pollinterval=min(pollinterval, 0.001))
 
 
 def _uuid() -> str:
