@@ -24,6 +24,38 @@ def test_read_parameters_cell():
     assert set(nb.parameters) == {"region", "output_dir", "lang", "scale", "start_date", "pause"}
 
 
+def test_notebook_read_as_nbformat_would():
+    """The batch reads notebooks with the standard library (nbformat's import would delay the kernel server):
+    the same code cells and tags as nbformat gives, for every study notebook and fixture."""
+    import nbformat
+
+    from analysis.config import NOTEBOOKS_DIR
+
+    for path in [*sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")), *sorted(FIXTURES.glob("*.ipynb"))]:
+        nb = nbformat.read(path, as_version=4)
+        expected = [(c.source, c.metadata.get("tags", [])) for c in nb.cells if c.cell_type == "code"]
+        assert bp.code_cells(bp._notebook_json(path)) == expected, path.name
+        assert bp.read_notebook(path).imports == bp.code_imports(source for source, _ in expected)
+
+
+def test_old_and_broken_notebooks(tmp_path):
+    from nbformat import v3
+
+    old = v3.new_notebook(worksheets=[v3.new_worksheet(cells=[
+        v3.new_code_cell(input='region = "000000"  # a code\nscale = 2.0', metadata={"tags": ["parameters"]}),
+        v3.new_code_cell(input="import numpy as np"),
+    ])])  # fmt: skip
+    (tmp_path / "old.ipynb").write_text(v3.writes_json(old), encoding="utf-8")
+    nb = bp.read_notebook(tmp_path / "old.ipynb")  # nbformat 3: converted by nbformat
+    assert (nb.parameters["scale"].default, nb.parameters["region"].help, nb.imports) == (2.0, "a code", ("numpy",))
+    (tmp_path / "cut.ipynb").write_text('{"cells": [', encoding="utf-8")
+    with pytest.raises(bp.ParameterError, match=r"cut\.ipynb: not a notebook \(not UTF-8 JSON"):
+        bp.read_notebook(tmp_path / "cut.ipynb")
+    (tmp_path / "list.ipynb").write_text("[]", encoding="utf-8")
+    with pytest.raises(bp.ParameterError, match=r"list\.ipynb: not a notebook \(no 'nbformat' version\)"):
+        bp.read_notebook(tmp_path / "list.ipynb")
+
+
 def test_unknown_parameter_is_an_error(tmp_path):
     with pytest.raises(bp.ParameterError, match="unknown parameter 'colour'.*declares"):
         run_batch(notebooks=OK, regions="440100", parameters={"colour": "red"}, out=tmp_path / "run", progress=False)

@@ -89,20 +89,45 @@ def safe_component(text: str, *, what: str = "name") -> str:
 # --------------------------------------------------------------------------- notebooks
 
 
-def read_notebook(path: str | Path) -> Notebook:
-    """Read the ``parameters`` cell of a notebook (the code cell tagged ``parameters``)."""
-    import nbformat
+def _notebook_json(path: Path) -> dict[str, Any]:
+    """The notebook as nbformat 4 JSON. Read with the standard library: importing nbformat (≈ 0.14 s) would delay
+    the batch's kernel server, which starts once the notebooks are known; older formats go through nbformat."""
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParameterError(f"{path}: not a notebook (not UTF-8 JSON: {exc})") from exc
+    if not isinstance(nb, dict) or not isinstance(nb.get("nbformat"), int):
+        raise ParameterError(f"{path}: not a notebook (no 'nbformat' version)")
+    if nb["nbformat"] < 4:
+        import nbformat
 
+        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    return nb
+
+
+def code_cells(nb: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """(source, tags) of every code cell of nbformat-4 JSON (a source may be stored as a list of lines)."""
+    out = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            out.append(("".join(source) if isinstance(source, list) else source, cell.get("metadata", {}).get("tags", [])))
+    return out
+
+
+def read_notebook(path: str | Path) -> Notebook:
+    """Read the ``parameters`` cell of a notebook (the code cell tagged ``parameters``) and its imports."""
     path = Path(path)
     if not path.is_file():
         raise ParameterError(f"{path}: notebook not found")
-    nb = nbformat.read(path, as_version=4)
-    batch_default = bool(nb.metadata.get("cnfp", {}).get("batch_default", True))
-    imports = code_imports(c.source for c in nb.cells if c.cell_type == "code")
-    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
-    if not cells:
+    nb = _notebook_json(path)
+    batch_default = bool(nb.get("metadata", {}).get("cnfp", {}).get("batch_default", True))
+    cells = code_cells(nb)
+    imports = code_imports(source for source, _ in cells)
+    tagged = [source for source, tags in cells if "parameters" in tags]
+    if not tagged:
         return Notebook(path=path, batch_default=batch_default, imports=imports)
-    source = cells[0].source
+    source = tagged[0]
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
