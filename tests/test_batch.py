@@ -341,6 +341,47 @@ def test_fork_server_removes_its_socket_folder_when_its_owner_goes():
     assert not folder.exists()
 
 
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_fork_server_survives_a_client_that_leaves_before_the_reply(tmp_path):
+    """A worker stopped (Ctrl-C) between asking for a kernel and reading the reply: the server kills the kernel
+    nobody will own and goes on serving (it used to die of the broken pipe, printing a traceback)."""
+    import socket
+
+    from analysis.batch.kernels import ForkServer
+
+    server = ForkServer(data=False)
+    try:
+        server.wait_ready()
+        request = {"connection_file": str(tmp_path / "gone.json"), "cwd": str(tmp_path),
+                   "env": {"PATH": os.environ["PATH"]}, "log": None}  # fmt: skip
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(server.socket_path)
+            sock.sendall((json.dumps(request) + "\n").encode())
+        # the server has read, forked, failed to reply and killed the kernel, or it died
+        deadline = time.monotonic() + 20
+        while _children(server._proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.alive()
+        assert _children(server._proc.pid) == []
+        reply = server.spawn(connection_file=str(tmp_path / "next.json"), cwd=str(tmp_path),
+                             env={"PATH": os.environ["PATH"]})  # fmt: skip
+        assert reply["pid"] in _children(server._proc.pid)
+    finally:
+        server.close()
+
+
 def test_a_kernel_asked_for_during_the_imports_does_not_wait_for_the_warm_up(tmp_path, monkeypatch):
     """The request waiting when the server's imports are done is forked at once ("warm": false); the next
     one waits for the warm-up, and the server says it is ready only after it."""

@@ -368,24 +368,31 @@ def _accept(
 ) -> bool:
     """Take one connection from ``listener`` (waiting at most ``timeout`` s; None = it is known to be
     readable) and fork a kernel for its request (closing ``close`` in the kernel); reply ``{"pid", "warm"}``
-    (``warm``: forked after the warm-up). False if no connection was waiting."""
+    (``warm``: forked after the warm-up). False if no connection was waiting. A client gone before the reply
+    (its worker stopped by Ctrl-C) costs only that kernel, which nobody would own: it is killed."""
     import select
 
     if timeout is not None and not select.select([listener], [], [], timeout)[0]:
         return False
     conn, _ = listener.accept()
-    with conn, conn.makefile("rw", encoding="utf-8") as fh:
-        line = fh.readline()
-        if not line.strip():
-            return True
-        request = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(request, [*close, conn.fileno()], os.getppid())
-        children -= {p for p in children if not _alive(p)}
-        children.add(pid)
-        fh.write(json.dumps({"pid": pid, "warm": warm}) + "\n")
-        fh.flush()
+    pid = None
+    try:
+        with conn, conn.makefile("rw", encoding="utf-8") as fh:
+            line = fh.readline()
+            if not line.strip():
+                return True
+            request = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                _child(request, [*close, conn.fileno()], os.getppid())
+            children -= {p for p in children if not _alive(p)}
+            children.add(pid)
+            fh.write(json.dumps({"pid": pid, "warm": warm}) + "\n")
+            fh.flush()
+    except OSError:  # BrokenPipeError, ConnectionResetError: the client went away
+        if pid is not None:
+            _kill(pid)
+            children.discard(pid)
     return True
 
 
