@@ -288,7 +288,8 @@ class FunnelResult(Result):
         self, ax: Axes | None = None, *, xlabel: str = "eligible (n)", ylabel: str = "rate (%)",
         lang: Literal["zh", "en"] | None = None,
     ) -> Axes:
-        """Funnel plot on the percent scale; units outside the widest limits are labelled; ``lang``: legend language."""
+        """Funnel plot on the percent scale; units outside the widest limits are named (the farthest
+        :data:`analysis.funnel.MAX_LABELS`, labels kept apart); ``lang``: legend language."""
         return _funnel.plot_funnel(
             self.table, x="n", y="proportion", target_p=self.target_p, levels=self.levels, ax=ax,
             label=self.label, transform=lambda p: 100 * np.asarray(p, dtype=float),

@@ -26,11 +26,13 @@ from scipy import stats
 from analysis.binomial import validate_counts
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.plots import label as label_text
-from analysis.plots import log_axis
+from analysis.plots import label_points, log_axis
 
 __all__ = ["level_name", "limits", "estimate_overdispersion", "classify", "plot_funnel"]
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.95, 0.998)
+#: Units named on a funnel plot at most (the farthest outside; the tables list them all): more labels crowd it.
+MAX_LABELS = 12
 #: Share Winsorised in each tail when phi is estimated (Spiegelhalter 2005 uses 10 %).
 WINSOR_SHARE = 0.10
 _N_EXPECTED = "denominators (counts) ≥ 1"
@@ -200,13 +202,16 @@ def plot_funnel(
     xlabel: str | None = None,
     ylabel: str | None = None,
     lang: Literal["zh", "en"] | None = None,
+    max_labels: int = MAX_LABELS,
 ) -> Axes:
     """Funnel plot: proportion ``y`` (0–1) against denominator ``x`` with target line and limits.
 
     ``transform`` maps proportions to the display scale (e.g. ``lambda p: 100 * p / (1 - p)`` for males per
-    100 females); ``label`` names a column used to annotate the units outside the widest limits;
-    ``overdispersion`` as in :func:`limits` (the observed counts are ``x * y``); ``lang`` — language of
-    the legend (default: the theme's, see :func:`analysis.plots.label`). Returns the Axes.
+    100 females); ``label`` names a column used to name the units outside the widest limits — at most
+    ``max_labels`` of them, those farthest from the target in standard errors — with labels that do not
+    overlap (:func:`analysis.plots.label_points`); ``overdispersion`` as in :func:`limits` (the observed counts
+    are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`).
+    Returns the Axes.
     """
     text = label_text("control_limits", lang)
     limits_text = f"%{text}" if not text.isascii() else f"% {text}"  # "95%控制限", "95% control limits"
@@ -230,15 +235,18 @@ def plot_funnel(
         ax.plot(grid, tf(lim[f"upper_{name}"].to_numpy()), color="0.35", ls=ls, lw=1, label=f"{name}{limits_text}")
         ax.plot(grid, tf(lim[f"lower_{name}"].to_numpy()), color="0.35", ls=ls, lw=1)
     ax.axhline(float(tf(np.array([target_p]))[0]), color="0.1", lw=1)
-    ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)
-    if label:
-        outer = limits(n_pts, target_p, levels=[max(levels)], overdispersion=phi)
-        name = level_name(max(levels))
-        outside = (p_pts > outer[f"upper_{name}"].to_numpy()) | (p_pts < outer[f"lower_{name}"].to_numpy())
-        for xi, yi, text in zip(n_pts[outside], tf(p_pts[outside]), data[label].to_numpy()[outside], strict=True):
-            ax.annotate(str(text), (xi, yi), xytext=(3, 3), textcoords="offset points", fontsize=7)
+    points = ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)
     log_axis(ax, "x")
     ax.set_xlabel(xlabel if xlabel is not None else x)
     ax.set_ylabel(ylabel if ylabel is not None else y)
     ax.legend(frameon=False, fontsize=8)
+    if label and max_labels > 0:
+        outer = limits(n_pts, target_p, levels=[max(levels)], overdispersion=phi)
+        name = level_name(max(levels))
+        outside = np.flatnonzero(
+            (p_pts > outer[f"upper_{name}"].to_numpy()) | (p_pts < outer[f"lower_{name}"].to_numpy())
+        )
+        z = np.abs(p_pts - target_p) * np.sqrt(n_pts)  # ∝ |z| of each unit: the same order whatever phi
+        keep = np.sort(outside[np.argsort(-z[outside], kind="stable")[:max_labels]])
+        label_points(ax, n_pts[keep], tf(p_pts[keep]), data[label].to_numpy()[keep], avoid=points, fontsize=7)
     return ax

@@ -918,7 +918,8 @@ class Funnel(Result):
     def plot(
         self, ax: Axes | None = None, *, lang: str = "en", proxy: bool = False, annotate: bool = True
     ) -> Axes:
-        """Funnel plot on the SRB scale (births on a log axis); units outside the widest limits are named."""
+        """Funnel plot on the SRB scale (births on a log axis); units outside the widest limits are named (the
+        farthest :data:`analysis.funnel.MAX_LABELS`, labels kept apart: :func:`analysis.plots.label_points`)."""
         ax = ax if ax is not None else plt.gca()
         label = self.params.get("label") if annotate else None
         _funnel.plot_funnel(

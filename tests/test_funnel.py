@@ -144,3 +144,26 @@ def test_plot_legend_follows_the_language():
         texts[lang] = [t.get_text() for t in ax.get_legend().get_texts()]
         plt.close(fig)
     assert texts == {"zh": ["95%控制限", "99.8%控制限"], "en": ["95% control limits", "99.8% control limits"]}
+
+
+def test_plot_funnel_names_the_farthest_units_without_overlap():
+    """Synthetic: 20 units far above a 0.5 target at nearly the same n (a cluster), 30 inside. At most
+    MAX_LABELS are named — those with the largest |z| — and no two labels overlap (before, every label sat 3
+    points up-right of its unit, so a cluster's labels covered each other)."""
+    n = np.r_[np.linspace(5000, 5200, 20), np.linspace(200, 9000, 30)].round()
+    p = np.r_[np.linspace(0.56, 0.60, 20), np.full(30, 0.5)]
+    df = pd.DataFrame({"n": n, "p": p, "name": [f"u{i:02d}" for i in range(50)]})
+    fig, ax = plt.subplots(figsize=(5, 4))
+    funnel.plot_funnel(df, x="n", y="p", target_p=0.5, label="name", ax=ax)
+    named = [t.get_text() for t in ax.texts]
+    z = (df["p"] - 0.5) / np.sqrt(0.25 / df["n"])
+    assert funnel.MAX_LABELS == 12
+    assert sorted(named) == sorted(df.loc[z.nlargest(12).index, "name"])
+    fig.canvas.draw()
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in ax.texts]
+    assert not any(boxes[i].overlaps(boxes[j]) for i in range(12) for j in range(i + 1, 12))
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    funnel.plot_funnel(df, x="n", y="p", target_p=0.5, label="name", ax=ax, max_labels=0)
+    assert len(ax.texts) == 0
+    plt.close(fig)
