@@ -140,7 +140,7 @@ def test_funnel_positions(records):
     assert res.table["position_95"].tolist() == ref["position_95"].tolist()
     assert res.table["unit"].tolist() == [f"U{i:02d}" for i in range(12)]
     fig, ax = plt.subplots()
-    assert res.plot(ax=ax) is ax
+    assert res.plot(ax=ax, lang="en") is ax
 
 
 def test_compare_two_units_by_hand():

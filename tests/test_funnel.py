@@ -119,7 +119,7 @@ def test_plot_funnel_with_transform():
     df = pd.DataFrame({"births": [200, 1000, 5000], "p": [0.53, 0.515, 0.56], "name": ["a", "b", "c"]})
     fig, ax = plt.subplots()
     out = funnel.plot_funnel(
-        df, x="births", y="p", target_p=0.5122, label="name", transform=lambda p: 100 * p / (1 - p), ax=ax
+        df, x="births", y="p", target_p=0.5122, label="name", transform=lambda p: 100 * p / (1 - p), ax=ax, lang="en"
     )
     assert out is ax
     # target line on the transformed scale: 100·0.5122/0.4878
@@ -154,7 +154,7 @@ def test_plot_funnel_names_the_farthest_units_without_overlap():
     p = np.r_[np.linspace(0.56, 0.60, 20), np.full(30, 0.5)]
     df = pd.DataFrame({"n": n, "p": p, "name": [f"u{i:02d}" for i in range(50)]})
     fig, ax = plt.subplots(figsize=(5, 4))
-    funnel.plot_funnel(df, x="n", y="p", target_p=0.5, label="name", ax=ax)
+    funnel.plot_funnel(df, x="n", y="p", target_p=0.5, label="name", ax=ax, lang="en")
     named = [t.get_text() for t in ax.texts]
     z = (df["p"] - 0.5) / np.sqrt(0.25 / df["n"])
     assert funnel.MAX_LABELS == 12
