@@ -225,9 +225,9 @@ def run(
     }
 
 
-def entry_key(entry: dict) -> tuple[str, str]:
-    """Results are kept per notebook and extra parameters."""
-    return entry["notebook"], json.dumps(entry.get("params", {}), sort_keys=True)
+def entry_key(entry: dict) -> tuple[str, str, int | None]:
+    """Results are kept per notebook, extra parameters and number of counties (``None`` for county estimates)."""
+    return entry["notebook"], json.dumps(entry.get("params", {}), sort_keys=True), entry.get("n_regions")
 
 
 def markdown(results: list[dict]) -> list[str]:

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = {} if part == "standin" else params
         key = str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook)
         before = next((r for r in results.get("batch", [])
-                       if batch.entry_key(r) == (key, json.dumps(extra, sort_keys=True))), None)  # fmt: skip
+                       if batch.entry_key(r) == (key, json.dumps(extra, sort_keys=True), args.n)), None)  # fmt: skip
         new = batch.run(notebook, args.n, args.jobs, skip, before, params=extra, repeats=args.batch_repeats)
         results["batch"] = _upsert(results.get("batch", []), new, batch.entry_key)
         save()
