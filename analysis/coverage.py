@@ -273,6 +273,10 @@ def vs_target(
 
 _CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini–Hochberg", "fdr_bh": "Benjamini–Hochberg",
                      "bonferroni": "Bonferroni", "none": "no"}
+_CORRECTION_NAMES_ZH = {"holm": "Holm 多重检验校正", "bh": "Benjamini–Hochberg 多重检验校正",
+                        "fdr_bh": "Benjamini–Hochberg 多重检验校正", "bonferroni": "Bonferroni 多重检验校正",
+                        "none": "未做多重检验校正"}  # fmt: skip
+_ALTERNATIVES_ZH = {"two-sided": "双侧", "greater": "单侧：是否高于目标", "less": "单侧：是否低于目标"}
 
 
 # --------------------------------------------------------------------------------------------------- funnel
@@ -661,18 +665,27 @@ def published_rates(region: str | None = None, data: pd.DataFrame | None = None)
     return df.reset_index(drop=True)
 
 
-def describe_vs_target(result: VsTargetResult, *, name: str = "unit") -> str:
-    """Markdown sentence counting verdicts and naming the units that fall short (from ``result.table``)."""
+def describe_vs_target(result: VsTargetResult, *, name: str = "unit", lang: str = "en") -> str:
+    """Markdown sentence counting verdicts and naming the units that fall short (from ``result.table``), in
+    English or (``lang="zh"``) Chinese."""
     t = result.table
     counts = t["verdict"].value_counts()
     p = result.params
+    above, below_n, same = counts.get("above", 0), counts.get("below", 0), counts.get("not distinguishable", 0)
+    below = t[t["verdict"] == "below"].sort_values("gap_pp").head(10)
+    more = counts.get("below", 0) > 10
+    if lang == "zh":
+        head = (f"与目标比较的 {len(t)} 个比率（精确二项检验，{_ALTERNATIVES_ZH.get(p['alternative'], p['alternative'])}，"
+                f"{_CORRECTION_NAMES_ZH.get(p['correction'], p['correction'])}，α = {p['alpha']:g}）中：**{above} 个高于目标**，"
+                f"**{below_n} 个低于目标**，{same} 个与目标无显著差异。")
+        if not below.empty and name in t.columns:
+            items = [f"{r[name]}（{100 * r['rate']:.1f}%，目标 {100 * r['target']:.1f}%）" for _, r in below.iterrows()]
+            head += "未达目标：" + "；".join(items) + ("；……" if more else "") + "。"
+        return head
     head = (f"Of {len(t)} rate(s) tested against their target (exact binomial, {p['alternative']}, "
             f"{_CORRECTION_NAMES.get(p['correction'], p['correction'])} adjustment, α = {p['alpha']:g}): "
-            f"**{counts.get('above', 0)} above**, **{counts.get('below', 0)} below**, "
-            f"{counts.get('not distinguishable', 0)} not distinguishable from the target.")
-    below = t[t["verdict"] == "below"]
+            f"**{above} above**, **{below_n} below**, {same} not distinguishable from the target.")
     if not below.empty and name in t.columns:
-        items = [f"{r[name]} ({100 * r['rate']:.1f}% vs {100 * r['target']:.1f}%)"
-                 for _, r in below.sort_values("gap_pp").head(10).iterrows()]
-        head += " Falling short: " + "; ".join(items) + ("; …" if len(below) > 10 else "") + "."
+        items = [f"{r[name]} ({100 * r['rate']:.1f}% vs {100 * r['target']:.1f}%)" for _, r in below.iterrows()]
+        head += " Falling short: " + "; ".join(items) + ("; …" if more else "") + "."
     return head

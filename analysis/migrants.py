@@ -29,6 +29,7 @@ __all__ = [
     "ORIGINS",
     "CAVEAT_ECOLOGICAL",
     "CAVEAT_DEFINITIONS",
+    "CAVEATS_ZH",
     "burden",
     "change",
     "rank",
@@ -61,6 +62,13 @@ CAVEAT_DEFINITIONS = (
     "districts 'same county' means the city's urban districts; 2020 yearbook 户口登记地在外乡镇街道人口) — see "
     "data/README.md; read the 2010 → 2020 change as indicative."
 )
+#: The caveats in Chinese (``CAVEATS_ZH[CAVEAT_ECOLOGICAL]``), for text in the notebook's language.
+CAVEATS_ZH = {
+    CAVEAT_ECOLOGICAL: "这是地区之间的生态学关联，并非个体层面的效应；0 岁人口性别比只是出生性别比的代理指标（还受婴儿死亡率差异、"
+                       "女婴漏登和普查时点影响）。",
+    CAVEAT_DEFINITIONS: "2010 年与 2020 年的数字来自不同的表（2010 年为分县迁入人口按来源地汇总，市辖区的“本县”指该市的全部市辖区；"
+                        "2020 年为年鉴中的户口登记地在外乡镇街道人口），详见 data/README.md；2010 → 2020 年的变化仅供参考。",
+}
 
 
 def _census_table(data: pd.DataFrame | None) -> pd.DataFrame:
@@ -371,35 +379,48 @@ def sex_ratio_relation(
                                    dispersion=dispersion)
 
 
-def describe_profile(result: BurdenResult) -> str:
-    """Markdown paragraph with the numbers of a :func:`profile` (shares in %, counts in millions/thousands)."""
+def describe_profile(result: BurdenResult, *, lang: str = "en") -> str:
+    """Markdown paragraph with the numbers of a :func:`profile` (shares in %; counts in millions, or 万 for
+    ``lang="zh"``)."""
     t = result.table
+    zh = lang == "zh"
 
     def get(role: str, census: int) -> pd.Series | None:
         r = t[(t["role"] == role) & (t["census"] == census)]
         return None if r.empty else r.iloc[0]
 
     def count(v) -> str:
+        if zh:
+            return f"{v / 1e4:,.1f} 万" if v >= 1e5 else f"{int(v):,} "
         return f"{v / 1e6:.2f} million" if v >= 1e6 else f"{int(v):,}"
 
     now, then = get("region", 2020), get("region", 2010)
     if now is None:
         now, then = then, None
-    name = now["name_zh"]
-    text = [f"In {now['census']}, **{pct(now['share'])}** of the {count(now['population'])} residents of {name} "
-            f"({count(now['migrants'])} people) lived away from their hukou township: {pct(now['share_same_county'])} "
-            f"from the same county, {pct(now['share_other_county'])} from another county of the province and "
-            f"{pct(now['share_other_province'])} from another province ({pct(now['other_province_of_migrants'])} of "
-            f"the migrants)."]
+    name, year = now["name_zh"], now["census"]
+    if zh:
+        text = [f"{year} 年，{name} {count(now['population'])}常住人口中有 **{pct(now['share'])}**"
+                f"（{count(now['migrants'])}人）居住在户口登记地以外的乡镇街道：户口在本县（市、区）其他乡镇街道的占常住人口 "
+                f"{pct(now['share_same_county'])}，在省内其他县（市、区）的占 {pct(now['share_other_county'])}，在外省的占 "
+                f"{pct(now['share_other_province'])}（人户分离人口中 {pct(now['other_province_of_migrants'])} 来自外省）。"]
+    else:
+        text = [f"In {year}, **{pct(now['share'])}** of the {count(now['population'])} residents of {name} "
+                f"({count(now['migrants'])} people) lived away from their hukou township: {pct(now['share_same_county'])} "
+                f"from the same county, {pct(now['share_other_county'])} from another county of the province and "
+                f"{pct(now['share_other_province'])} from another province ({pct(now['other_province_of_migrants'])} of "
+                f"the migrants)."]
     if then is not None:
         diff = 100 * (now["share"] - then["share"])
-        text.append(f"In 2010 the share was {pct(then['share'])} ({diff:+.1f} percentage points since; the 2010 "
-                    f"definition differs — read the change as indicative).")
-    for role, label in (("parent", "its parent region"), ("nation", "the nation")):
-        r = get(role, now["census"])
+        text.append(f"2010 年该比例为 {pct(then['share'])}（此后变化 {diff:+.1f} 个百分点；2010 年口径不同，变化仅供参考）。"
+                    if zh else f"In 2010 the share was {pct(then['share'])} ({diff:+.1f} percentage points since; the "
+                    f"2010 definition differs — read the change as indicative).")
+    for role, label, label_zh in (("parent", "its parent region", "上级地区"), ("nation", "the nation", "全国")):
+        r = get(role, year)
         if r is not None:
-            text.append(f"For comparison, {label} ({r['name_zh']}): {pct(r['share'])} in {now['census']}.")
-    return " ".join(text)
+            named = label_zh if r["name_zh"] == label_zh else f"{label_zh}（{r['name_zh']}）"
+            text.append(f"对比：{named} {year} 年为 {pct(r['share'])}。" if zh else
+                        f"For comparison, {label} ({r['name_zh']}): {pct(r['share'])} in {year}.")
+    return ("" if zh else " ").join(text)
 
 
 def pct(value: float, digits: int = 1) -> str:

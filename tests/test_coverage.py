@@ -257,6 +257,16 @@ def test_adjust_within_service_and_describe(records):
     text = coverage.describe_vs_target(res, name="unit")
     counts = res.table["verdict"].value_counts()
     assert f"**{counts.get('above', 0)} above**" in text
+    zh = coverage.describe_vs_target(res, name="unit", lang="zh")
+    assert f"与目标比较的 {len(res.table)} 个比率" in zh and "Holm 多重检验校正" in zh
+    assert f"**{counts.get('above', 0)} 个高于目标**" in zh and f"**{counts.get('below', 0)} 个低于目标**" in zh
+    short = records.copy()
+    short.loc[short["unit"] == "U00", "served"] = short["eligible"] // 2  # one unit far below its 85 % target
+    res = coverage.vs_target(short, by="unit", alternative="two-sided")
+    row = res.table.set_index("unit").loc["U00"]
+    assert row["verdict"] == "below"
+    assert f"U00 ({100 * row['rate']:.1f}% vs 85.0%)" in coverage.describe_vs_target(res, name="unit")
+    assert f"未达目标：U00（{100 * row['rate']:.1f}%，目标 85.0%）" in coverage.describe_vs_target(res, name="unit", lang="zh")
 
 
 def _write_records_csv(path, rng, *, encoding="gbk"):

@@ -133,6 +133,12 @@ def test_profile(census):
     text = migrants.describe_profile(res)
     now = res.table[(res.table["role"] == "region") & (res.table["census"] == 2020)].iloc[0]
     assert f"{100 * now['share']:.1f}%" in text and "2010" in text
+    zh = migrants.describe_profile(res, lang="zh")
+    then = res.table[(res.table["role"] == "region") & (res.table["census"] == 2010)].iloc[0]
+    parent = res.table[(res.table["role"] == "parent") & (res.table["census"] == 2020)].iloc[0]
+    assert f"**{100 * now['share']:.1f}%**" in zh and f"{now['population'] / 1e4:,.1f} 万常住人口" in zh
+    assert f"2010 年该比例为 {100 * then['share']:.1f}%" in zh and f"上级地区（{parent['name_zh']}） 2020 年为" in zh
+    assert "In 2010" not in zh and migrants.CAVEATS_ZH[migrants.CAVEAT_DEFINITIONS].endswith("仅供参考。")
 
 
 def test_plot_ranking(census):

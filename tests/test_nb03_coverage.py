@@ -72,7 +72,8 @@ def test_county_with_user_records(tmp_path, rng):
     path = tmp_path / "records.csv"
     pd.DataFrame(rows).to_csv(path, index=False, encoding="utf-8-sig")
     out_dir, md = _run(tmp_path, region="440106", coverage_path=str(path), lang="zh", correction="bh")
-    assert "no sub-units" in md and "Coverage records from" in md
+    assert "没有下级单位" in md and "覆盖记录来自" in md and "与目标比较的 12 个比率" in md  # lang="zh": text in Chinese
+    assert "Coverage records from" not in md and "Falling short" not in md
     vt = pd.read_csv(out_dir / "coverage_vs_target.csv")
     assert len(vt) == 12
     assert (out_dir / "funnel_1.png").exists() and (out_dir / "funnel_1.csv").exists()
