@@ -137,8 +137,9 @@ class ITSResult(Result):
             params={"start": start, "end": end, "alpha": alpha, "n_sim": n_sim, "seed": seed},
         )
 
-    def plot(self, ax: Axes | None = None, *, lang: str = "en") -> Axes:
-        """Observed (points), fitted (line), counterfactual with its band, interruption lines."""
+    def plot(self, ax: Axes | None = None, *, lang: str = "en", labels: dict[str, str] | None = None) -> Axes:
+        """Observed (points), fitted (line), counterfactual with its band, interruption lines labelled with
+        their names, or with ``labels[name]`` (e.g. ``{"universal_2016": "全面两孩 2016"}``)."""
         import matplotlib.pyplot as plt
 
         ax = ax if ax is not None else plt.gca()
@@ -152,7 +153,7 @@ class ITSResult(Result):
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")
         for name, when in self.params["first_affected"].items():
             ax.axvline(when, color="C3", lw=0.8, ls=":")
-            ax.annotate(name, (when, 0.02), xycoords=("data", "axes fraction"), rotation=90, va="bottom",
+            ax.annotate((labels or {}).get(name, name), (when, 0.02), xycoords=("data", "axes fraction"), rotation=90, va="bottom",
                         ha="right", fontsize="x-small", color="C3")
         if self.params["frequency"] == "annual":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))

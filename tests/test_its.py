@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -197,6 +198,10 @@ def test_summary_repr_and_plot(rng):
     ax = r.plot()
     assert ax.get_ylabel() == "births"
     assert len(ax.lines) >= 3
+    assert [t.get_text() for t in ax.texts] == ["u"]
+    fig, ax = plt.subplots()
+    r.plot(ax=ax, labels={"u": "全面两孩 2016"})
+    assert [t.get_text() for t in ax.texts] == ["全面两孩 2016"]
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,13 @@ def _run(tmp_path, **params):
     return out_dir
 
 
+def _markdown(tmp_path) -> str:
+    """The text the executed notebook wrote (its Markdown outputs)."""
+    nb = json.loads((tmp_path / "run.ipynb").read_text(encoding="utf-8"))
+    return "\n".join("".join(o["data"]["text/markdown"]) for c in nb["cells"] for o in c.get("outputs", [])
+                     if "text/markdown" in o.get("data", {}))
+
+
 def test_notebook_saved_without_outputs_and_with_parameters_cell():
     import nbformat
 
@@ -32,6 +39,7 @@ def test_notebook_saved_without_outputs_and_with_parameters_cell():
 
 def test_nation_end_to_end(tmp_path):
     out = _run(tmp_path, bootstrap=99, lang="en")
+    assert "Pooled DiD" in _markdown(tmp_path) and "合并双重差分" not in _markdown(tmp_path)
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
     assert json.dumps(params).count("000000") >= 1
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
@@ -54,6 +62,11 @@ def test_province_end_to_end(tmp_path):
     assert set(eff["interruption"]) == {"selective_2014", "universal_2016"}
     robust = pd.read_csv(out / "robustness.csv", encoding="utf-8-sig")
     assert robust["check"].str.contains("without 广东省").any()
+    # lang="zh" (the default): the text is Chinese and quotes the computed estimate
+    md = _markdown(tmp_path)
+    pooled = pd.read_csv(out / "did_pooled.csv", encoding="utf-8-sig").iloc[0]
+    assert f"政策后粗出生率相对其他省份变化 **{pooled['estimate']:+.3f}‰**" in md
+    assert "Pooled DiD" not in md and "Files written" not in md
     assert not (out / "computed_vs_published.csv").exists()
     # Excess births come from a births model (CBR x population) even when the main outcome is the CBR.
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
