@@ -672,20 +672,18 @@ def describe_vs_target(result: VsTargetResult, *, name: str = "unit", lang: str 
     counts = t["verdict"].value_counts()
     p = result.params
     above, below_n, same = counts.get("above", 0), counts.get("below", 0), counts.get("not distinguishable", 0)
-    below = t[t["verdict"] == "below"].sort_values("gap_pp").head(10)
-    more = counts.get("below", 0) > 10
+    below = t[t["verdict"] == "below"].sort_values("gap_pp").head(10) if name in t.columns else t.iloc[:0]
+    more = below_n > 10
     if lang == "zh":
         head = (f"与目标比较的 {len(t)} 个比率（精确二项检验，{_ALTERNATIVES_ZH.get(p['alternative'], p['alternative'])}，"
                 f"{_CORRECTION_NAMES_ZH.get(p['correction'], p['correction'])}，α = {p['alpha']:g}）中：**{above} 个高于目标**，"
                 f"**{below_n} 个低于目标**，{same} 个与目标无显著差异。")
-        if not below.empty and name in t.columns:
-            items = [f"{r[name]}（{100 * r['rate']:.1f}%，目标 {100 * r['target']:.1f}%）" for _, r in below.iterrows()]
-            head += "未达目标：" + "；".join(items) + ("；……" if more else "") + "。"
-        return head
-    head = (f"Of {len(t)} rate(s) tested against their target (exact binomial, {p['alternative']}, "
-            f"{_CORRECTION_NAMES.get(p['correction'], p['correction'])} adjustment, α = {p['alpha']:g}): "
-            f"**{above} above**, **{below_n} below**, {same} not distinguishable from the target.")
-    if not below.empty and name in t.columns:
+        lead, sep, tail = "未达目标：", "；", ("；……" if more else "") + "。"
+        items = [f"{r[name]}（{100 * r['rate']:.1f}%，目标 {100 * r['target']:.1f}%）" for _, r in below.iterrows()]
+    else:
+        head = (f"Of {len(t)} rate(s) tested against their target (exact binomial, {p['alternative']}, "
+                f"{_CORRECTION_NAMES.get(p['correction'], p['correction'])} adjustment, α = {p['alpha']:g}): "
+                f"**{above} above**, **{below_n} below**, {same} not distinguishable from the target.")
+        lead, sep, tail = " Falling short: ", "; ", ("; …" if more else "") + "."
         items = [f"{r[name]} ({100 * r['rate']:.1f}% vs {100 * r['target']:.1f}%)" for _, r in below.iterrows()]
-        head += " Falling short: " + "; ".join(items) + ("; …" if more else "") + "."
-    return head
+    return head + (lead + sep.join(items) + tail if items else "")
