@@ -840,10 +840,11 @@ def label_points(
     ax: Axes, x: Any, y: Any, labels: Iterable[Any], *, avoid: Any = None, fontsize: float | None = None,
     color: str = "0.15",
 ) -> list[Text]:
-    """Name the points (``x``, ``y`` in data coordinates) with labels that overlap neither each other nor the
-    points: each label starts at its point and adjustText (I. Flyamer, https://github.com/Phlya/adjustText; the
-    approach of R's ggrepel) pushes the labels apart inside the axes, with a thin leader line to a label that
-    moved away from its point. ``avoid``: more artists to keep clear of (e.g. the scatter of every unit).
+    """Name the points (``x``, ``y`` in data coordinates) with labels kept apart from each other and, as far as
+    they can be, from the points: each label starts at its point and adjustText (I. Flyamer,
+    https://github.com/Phlya/adjustText; the approach of R's ggrepel) pushes the labels apart inside the axes, with
+    a thin leader line to a label that moved away from its point. ``avoid``: more artists to keep clear of (e.g.
+    the scatter of every unit).
     Call it last, when the axes' scales and limits are final. Returns the texts, in the order of ``labels``."""
     xs, ys = (np.asarray(v, dtype=float).reshape(-1) for v in (x, y))
     names = [str(v) for v in labels]
