@@ -75,6 +75,7 @@ PRELOAD_MODULES: tuple[str, ...] = (
     "analysis.did",
     "analysis.coverage",
     "analysis.migrants",
+    "analysis.narrative",
 )
 
 #: Caches filled once in the fork server, after the data tables are loaded (module, function, args): the

@@ -1,0 +1,28 @@
+"""Notebook text in the notebook's language: ``tr, say = narrative.in_language(lang)``.
+
+Every study notebook writes its findings as sentences built from the computed numbers, once in English and once
+in Chinese; ``tr(en, zh)`` picks the one for ``lang`` and ``say(en, zh)`` shows it as Markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+LANGS = ("zh", "en")
+
+
+def in_language(lang: str) -> tuple[Callable[[str, str], str], Callable[[str, str], None]]:
+    """``(tr, say)`` for ``lang`` (``"zh"`` or ``"en"``; anything else is a ValueError): ``tr(en, zh)`` returns
+    the text in that language, ``say(en, zh)`` displays it as Markdown (IPython)."""
+    if lang not in LANGS:
+        raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+
+    def tr(en: str, zh: str) -> str:
+        return zh if lang == "zh" else en
+
+    def say(en: str, zh: str) -> None:
+        from IPython.display import Markdown, display
+
+        display(Markdown(tr(en, zh)))
+
+    return tr, say

@@ -1,0 +1,19 @@
+"""analysis.narrative: the notebooks' text helpers."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis import narrative
+
+
+def test_in_language_picks_and_shows_the_text(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    for lang, expected in (("zh", "比例为 5.0%"), ("en", "share 5.0%")):
+        tr, say = narrative.in_language(lang)
+        assert tr("share 5.0%", "比例为 5.0%") == expected
+        say("share 5.0%", "比例为 5.0%")
+    assert shown == ["比例为 5.0%", "share 5.0%"]
+    with pytest.raises(ValueError, match="'zh' or 'en'"):
+        narrative.in_language("fr")
