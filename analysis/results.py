@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: `python -m analysis batch` starts its kernel server before pandas loads
+    import pandas as pd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +31,8 @@ class Result:
 
     def summary(self) -> str:
         """Plain-text summary: title, method, parameters and the table."""
+        import pandas as pd
+
         lines = [self.title, f"Method: {self.method}"]
         if self.params:
             lines.append("Parameters: " + ", ".join(f"{k}={v!r}" for k, v in self.params.items()))

@@ -5,7 +5,7 @@ in one process (the limit), (c2) that in one process per core side by side, on t
 Run through ``python -m benchmarks`` (see :mod:`benchmarks.cli`), which writes
 ``outputs/bench/results.json`` (entries keyed by notebook and extra parameters) and ``outputs/bench/results.md``.
 Extra notebook parameters (``-p figure_formats '["png"]'``) are given to every mode alike; (c) and (c2) run with
-the environment the runner gives its kernels (:func:`analysis.batch.kernels.kernel_env`). The machine load (1-minute load average before and after each mode,
+the environment the runner gives its kernels (:func:`analysis.batch.forkserver.kernel_env`). The machine load (1-minute load average before and after each mode,
 cores) is recorded with every number: on a shared machine they are noisy.
 
 Derived figures (goals from the batch issue):
@@ -96,7 +96,7 @@ def mode_runner(
 def _inprocess_env() -> dict[str, str]:
     """The in-process loops run with the runner's kernel environment (one BLAS thread, unless the user chose):
     the limit is measured under the same settings, not handicapped by them or helped by their absence."""
-    from analysis.batch.kernels import kernel_env
+    from analysis.batch.forkserver import kernel_env
 
     return kernel_env(os.environ)
 

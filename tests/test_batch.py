@@ -330,7 +330,7 @@ def test_fork_only_for_this_environments_python():
 
 def test_fork_server_removes_its_socket_folder_when_its_owner_goes():
     """The owner dies without ForkServer.close() (only its end of stdin closes): no folder is left in /tmp."""
-    from analysis.batch.kernels import ForkServer
+    from analysis.batch.forkserver import ForkServer
 
     server = ForkServer(data=False)
     server.wait_ready()
@@ -359,7 +359,7 @@ def test_fork_server_survives_a_client_that_leaves_before_the_reply(tmp_path):
     nobody will own and goes on serving (it used to die of the broken pipe, printing a traceback)."""
     import socket
 
-    from analysis.batch.kernels import ForkServer
+    from analysis.batch.forkserver import ForkServer
 
     server = ForkServer(data=False)
     try:
@@ -387,7 +387,7 @@ def test_a_kernel_asked_for_during_the_imports_does_not_wait_for_the_warm_up(tmp
     one waits for the warm-up, and the server says it is ready only after it."""
     import select
 
-    from analysis.batch.kernels import ForkServer
+    from analysis.batch.forkserver import ForkServer
 
     monkeypatch.setenv("CNFP_BATCH_PRELOAD", "full")
     server = ForkServer(modules=("numpy",))
@@ -410,23 +410,23 @@ def test_a_kernel_asked_for_during_the_imports_does_not_wait_for_the_warm_up(tmp
 
 def test_fork_server_tunes_malloc_keeping_the_users_tunables():
     """glibc: the server starts with the huge-page tunable added to the user's own; kernels' mallopt calls succeed."""
-    from analysis.batch import kernels
+    from analysis.batch import forkserver
 
-    if not kernels._glibc():
+    if not forkserver._glibc():
         pytest.skip("glibc only")
-    env = kernels._server_env({"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
+    env = forkserver._server_env({"PATH": "/bin", "GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})
     assert env["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
-    assert env == {"PATH": "/bin", "GLIBC_TUNABLES": env["GLIBC_TUNABLES"], **kernels.THREAD_ENV}
-    assert kernels._server_env({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+    assert env == {"PATH": "/bin", "GLIBC_TUNABLES": env["GLIBC_TUNABLES"], **forkserver.THREAD_ENV}
+    assert forkserver._server_env({})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
     mine = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0", "OMP_NUM_THREADS": "4"}  # the user's choices stand
-    assert kernels._server_env(mine) == mine
-    code = "from analysis.batch.kernels import _tune_malloc; print(_tune_malloc())"
+    assert forkserver._server_env(mine) == mine
+    code = "from analysis.batch.forkserver import _tune_malloc; print(_tune_malloc())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "True"
 
 
 def test_kernel_env_one_thread_per_library_unless_the_user_chose():
-    from analysis.batch.kernels import THREAD_ENV, kernel_env
+    from analysis.batch.forkserver import THREAD_ENV, kernel_env
 
     assert set(THREAD_ENV) == {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS"}  # fmt: skip
@@ -462,24 +462,41 @@ def test_plain_kernels_run_one_blas_thread(tmp_path):
 
 def test_preload_names_import_modules_and_submodules():
     """``a:b`` imports ``a`` and, when ``b`` is a submodule rather than an attribute, ``a.b``."""
-    from analysis.batch import kernels
+    from analysis.batch import forkserver
 
-    kernels._import("json:dumps")  # an attribute: nothing more to import
-    kernels._import("email.mime:audio")  # a submodule, which its package does not import itself
+    forkserver._import("json:dumps")  # an attribute: nothing more to import
+    forkserver._import("email.mime:audio")  # a submodule, which its package does not import itself
     assert "email.mime.audio" in sys.modules
-    kernels._import("xml.dom.minidom")
+    forkserver._import("xml.dom.minidom")
     assert "xml.dom.minidom" in sys.modules
     with pytest.raises(ModuleNotFoundError):
-        kernels._import("json:no_such_thing")
+        forkserver._import("json:no_such_thing")
+
+
+def test_batch_command_starts_the_fork_server_before_importing_pandas(tmp_path):
+    """``python -m analysis batch`` asks for its kernel server before it imports pandas (neither the other
+    commands' modules nor the runner import it at the top), so the server's imports overlap the batch's own."""
+    code = (
+        "import sys\n"
+        "from analysis.batch import forkserver\n"
+        "def started(self, **kw):\n"
+        "    print('pandas' in sys.modules, kw.get('modules') is not None)\n"
+        "    raise SystemExit(0)\n"
+        "forkserver.ForkServer.__init__ = started\n"
+        "from analysis.cli import main\n"
+        f"main(['batch', '--notebooks', '01', '--regions', '440100', '--out', {str(tmp_path)!r}, '--no-progress'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.split() == ["False", "True"], out.stderr
 
 
 def test_fork_server_command_line(monkeypatch):
-    from analysis.batch import kernels
+    from analysis.batch import forkserver
 
     seen = []
-    monkeypatch.setattr(kernels, "serve", lambda path, **kw: seen.append((path, kw)))
-    kernels._main(["/tmp/s"])
-    kernels._main(["/tmp/s", "--no-data", "--preload", "numpy,analysis:srb"])
+    monkeypatch.setattr(forkserver, "serve", lambda path, **kw: seen.append((path, kw)))
+    forkserver._main(["/tmp/s"])
+    forkserver._main(["/tmp/s", "--no-data", "--preload", "numpy,analysis:srb"])
     assert seen == [("/tmp/s", {"data": True, "modules": None}),
                     ("/tmp/s", {"data": False, "modules": ("numpy", "analysis:srb")})]  # fmt: skip
 
@@ -491,7 +508,7 @@ def test_warm_caches_leaves_no_trace(tmp_path, monkeypatch):
     import matplotlib as mpl
     import matplotlib.pyplot as plt
 
-    from analysis.batch.kernels import warm_caches
+    from analysis.batch.forkserver import warm_caches
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     before = dict(mpl.rcParams)

@@ -5,8 +5,9 @@
 >>> print(result.summary())          # ok / failed / skipped per run; result.exit_code; result.index
 
 Modules: :mod:`~analysis.batch.params` (checks), :mod:`~analysis.batch.runner` (plan, run, resume),
-:mod:`~analysis.batch.executors` (local pool, Dask), :mod:`~analysis.batch.kernels` (warm forked
-kernels), :mod:`~analysis.batch.manifest`, :mod:`~analysis.batch.index`, :mod:`~analysis.batch.cli`.
+:mod:`~analysis.batch.executors` (local pool, Dask), :mod:`~analysis.batch.forkserver` (the warm kernels'
+fork server), :mod:`~analysis.batch.kernels` (their jupyter_client provisioner), :mod:`~analysis.batch.manifest`,
+:mod:`~analysis.batch.index`, :mod:`~analysis.batch.cli`.
 """
 
 from __future__ import annotations

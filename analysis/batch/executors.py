@@ -63,7 +63,7 @@ class LocalExecutor:
     """A pool of ``jobs`` worker processes (spawned) sharing one warm-kernel fork server.
 
     The fork server starts here, so its imports overlap with planning and with the pool's start-up;
-    ``preload`` names the modules it imports for the kernels (see :class:`~analysis.batch.kernels.ForkServer`).
+    ``preload`` names the modules it imports for the kernels (see :class:`~analysis.batch.forkserver.ForkServer`).
     """
 
     def __init__(
@@ -76,7 +76,7 @@ class LocalExecutor:
         self._pool = None
         self._server = None
         if self.warm:
-            from analysis.batch.kernels import ForkServer
+            from analysis.batch.forkserver import ForkServer
 
             self._server = ForkServer(modules=preload)
 

@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from analysis.batch import manifest as mf
 from analysis.batch.params import Notebook, Region, find_notebooks, notebook_parameters, select_regions
 from analysis.config import KERNEL_NAME, OUTPUT_DIR
@@ -84,7 +82,7 @@ def _html_exporter():
 def warm_worker(fork_socket: str | None = None) -> None:
     """Process-pool initializer: use the batch's shared fork server; import papermill/nbconvert once."""
     if fork_socket:
-        from analysis.batch.kernels import SOCKET_ENV
+        from analysis.batch.forkserver import SOCKET_ENV
 
         os.environ[SOCKET_ENV] = fork_socket
     import analysis.batch.engine  # noqa: F401 - imports papermill and registers the batch engine
@@ -134,7 +132,7 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
     t0 = time.perf_counter()
     status, error = "ok", None
     if sys.platform != "win32":
-        from analysis.batch.kernels import THREAD_ENV, kernel_env
+        from analysis.batch.forkserver import THREAD_ENV, kernel_env
 
         threads = {name: value for name, value in kernel_env(os.environ).items() if name in THREAD_ENV}
     else:
@@ -446,6 +444,8 @@ def run_batch(
                 "notebook_file": str(run_dir / spec.region_code / f"{spec.notebook}.ipynb"),
             }
         )
+    import pandas as pd  # not at the top: see analysis.results
+
     table = pd.DataFrame(rows)
     counts = {s: int((table["status"] == s).sum()) for s in ("ok", "failed", "skipped")}
     return BatchResult(
