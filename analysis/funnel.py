@@ -203,6 +203,7 @@ def plot_funnel(
     ylabel: str | None = None,
     lang: Literal["zh", "en"] | None = None,
     max_labels: int = MAX_LABELS,
+    target_label: str | None = None,
 ) -> Axes:
     """Funnel plot: proportion ``y`` (0–1) against denominator ``x`` with target line and limits.
 
@@ -210,7 +211,8 @@ def plot_funnel(
     100 females); ``label`` names a column used to name the units outside the widest limits — at most
     ``max_labels`` of them, those farthest from the target in standard errors — with labels that do not
     overlap (:func:`analysis.plots.label_points`); ``overdispersion`` as in :func:`limits` (the observed counts
-    are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`).
+    are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`);
+    ``target_label`` — the target line's legend entry (default "target" and its value on the display scale).
     Returns the Axes.
     """
     text = label_text("control_limits", lang)
@@ -234,7 +236,10 @@ def plot_funnel(
         ls = styles[i % len(styles)]
         ax.plot(grid, tf(lim[f"upper_{name}"].to_numpy()), color="0.35", ls=ls, lw=1, label=f"{name}{limits_text}")
         ax.plot(grid, tf(lim[f"lower_{name}"].to_numpy()), color="0.35", ls=ls, lw=1)
-    ax.axhline(float(tf(np.array([target_p]))[0]), color="0.1", lw=1)
+    target_y = float(tf(np.array([target_p]))[0])
+    if target_label is None:
+        target_label = f"{label_text('target', lang)} {target_y:.4g}"
+    ax.axhline(target_y, color="0.1", lw=1, label=target_label)
     points = ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)
     log_axis(ax, "x")
     ax.set_xlabel(xlabel if xlabel is not None else x)

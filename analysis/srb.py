@@ -216,9 +216,11 @@ class SRBEstimate(Result):
         srb = t["srb"].to_numpy(float)
         err = np.vstack([srb - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - srb])
         ax.errorbar(srb, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1)
-        ax.axvline(self.params["reference"], color="C3", lw=1, ls="--")
+        ref = self.params["reference"]
+        ax.axvline(ref, color="C3", lw=1, ls="--", label=f"{plots.label('reference', lang)} {ref:g}")
         ax.set_yticks(y, names)
         ax.set_xlabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))
+        ax.legend(frameon=False, fontsize=8)
         return ax
 
 
@@ -937,6 +939,10 @@ class Funnel(Result):
             ),
             ylabel=plots.label("age0_sex_ratio" if proxy else "srb", lang),
             lang=lang,
+            target_label=(
+                f"{plots.label('pooled' if self.params['target_source'] == 'pooled' else 'reference', lang)}"
+                f" {self.params['target_srb']:.1f}"
+            ),
         )
         return ax
 
@@ -1053,7 +1059,8 @@ class Shrinkage(Result):
             label="shrunk (EB)" if lang == "en" else "经验贝叶斯估计",
         )
         ax.plot(t["srb"], y, "o", mfc="none", mec="C3", ms=4, label="raw" if lang == "en" else "原始值")
-        ax.axvline(self.params["prior_mean_srb"], color="0.3", lw=1, ls="--")
+        prior = self.params["prior_mean_srb"]
+        ax.axvline(prior, color="0.3", lw=1, ls="--", label=f"{plots.label('prior_mean', lang)} {prior:.1f}")
         names = t[label].astype(str) if label else t.index.astype(str)
         ax.set_yticks(y, names)
         ax.set_xlabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))

@@ -143,7 +143,8 @@ def test_plot_legend_follows_the_language():
         funnel.plot_funnel(data, x="n", y="p", target_p=0.5, ax=ax, lang=lang)
         texts[lang] = [t.get_text() for t in ax.get_legend().get_texts()]
         plt.close(fig)
-    assert texts == {"zh": ["95%控制限", "99.8%控制限"], "en": ["95% control limits", "99.8% control limits"]}
+    assert texts == {"zh": ["95%控制限", "99.8%控制限", "目标值 0.5"],
+                     "en": ["95% control limits", "99.8% control limits", "Target 0.5"]}  # fmt: skip
 
 
 def test_plot_funnel_names_the_farthest_units_without_overlap():

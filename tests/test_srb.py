@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -323,6 +324,27 @@ def test_funnel_limits_are_funnel_module_limits_on_srb_scale(counts):
     assert pooled.params["target_srb"] == pytest.approx(100 * counts["males"].sum() / counts["females"].sum())
     ax = res.plot()
     assert ax.get_xscale() == "log"
+
+
+def test_plots_name_their_reference_lines(counts):
+    """Every horizontal or vertical reference line has a legend entry with its value: the funnel's target
+    (pooled SRB or the given reference), the shrinkage prior mean, the reference of an estimate."""
+    pooled = srb.funnel(counts)
+    given = srb.funnel(counts, target=106)
+    shrunk = srb.shrink(counts, by="unit")
+    est = srb.estimate(counts.head(3), by="unit", reference=105)
+    entries = {}
+    for name, res, lang in [("pooled", pooled, "zh"), ("given", given, "en"), ("shrunk", shrunk, "zh"),
+                            ("estimate", est, "en")]:  # fmt: skip
+        fig, ax = plt.subplots()
+        res.plot(ax=ax, lang=lang)
+        entries[name] = [t.get_text() for t in ax.get_legend().get_texts()]
+        plt.close(fig)
+    target = 100 * counts["males"].sum() / counts["females"].sum()
+    assert entries["pooled"][-1] == f"合计 {target:.1f}"
+    assert entries["given"][-1] == "Reference 106.0"
+    assert f"先验均值 {shrunk.params['prior_mean_srb']:.1f}" in entries["shrunk"]
+    assert entries["estimate"] == ["Reference 105"]
 
 
 def test_shrink_posterior_by_hand_with_given_prior():
