@@ -284,6 +284,47 @@ class EventStudyResult(Result):
         inten = d.groupby(p["unit"])["_intensity_raw"].first().rename("intensity")
         return pd.concat([inten, ch], axis=1).reset_index()
 
+    def plot_unit_changes(
+        self,
+        ax: Axes | None = None,
+        *,
+        lang: str = "en",
+        x_scale: float = 1.0,
+        highlight: str | None = None,
+        highlight_label: str | None = None,
+    ) -> Axes:
+        """Each unit's change (:meth:`unit_changes`) against its intensity × ``x_scale``, with the OLS line
+        and its (1 − alpha) confidence band for the mean (statsmodels ``OLS.get_prediction``); the legend
+        gives the slope (per unit of the x axis) and its p-value. ``highlight``: a unit to mark, named
+        ``highlight_label``. Units lacking either period are not drawn (:meth:`unit_changes` lists them)."""
+        import matplotlib.pyplot as plt
+        import statsmodels.api as sm
+
+        ax = ax if ax is not None else plt.gca()
+        ch = self.unit_changes().dropna(subset=["intensity", "change"])
+        x = ch["intensity"].to_numpy(float) * x_scale
+        y = ch["change"].to_numpy(float)
+        zh = lang == "zh"
+        if len(ch) >= 3:
+            fit = sm.OLS(y, sm.add_constant(x)).fit()
+            grid = np.linspace(x.min(), x.max(), 100)
+            band = fit.get_prediction(sm.add_constant(grid)).summary_frame(alpha=self.params["alpha"])
+            level = f"{100 * (1 - self.params['alpha']):g}%"
+            slope, p = fit.params[1], fit.pvalues[1]
+            ax.fill_between(grid, band["mean_ci_lower"], band["mean_ci_upper"], color="C0", alpha=0.15, lw=0,
+                            label=f"{level}置信区间" if zh else f"{level} CI")  # fmt: skip
+            ax.plot(grid, band["mean"], color="C0", lw=1.2,
+                    label=f"OLS 拟合（斜率 {slope:.2f}，p = {p:.2g}）" if zh else f"OLS fit (slope {slope:.2f}, p = {p:.2g})")  # fmt: skip
+        ax.scatter(x, y, s=18, color="0.5", zorder=3)
+        if highlight is not None:
+            me = ch[ch[self.params["unit"]] == highlight]
+            ax.scatter(me["intensity"] * x_scale, me["change"], s=50, color="C3", zorder=4,
+                       label=highlight_label or highlight)  # fmt: skip
+        ax.axhline(0, color="0.5", lw=0.8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(frameon=False, fontsize=8)
+        return ax
+
     def plot(self, ax: Axes | None = None, *, lang: str = "en") -> Axes:
         """Coefficients with CIs by event time; reference period marked; zero line."""
         import matplotlib.pyplot as plt

@@ -126,6 +126,35 @@ def test_unit_specific_policy_years_placebo_and_leave_one_out(rng):
         r.placebo([2018])
 
 
+def test_plot_unit_changes_line_and_band_by_hand(rng):
+    """The line is the least-squares line of the unit changes (scipy linregress), the band the 95 % CI of the
+    mean, ŷ ± t(0.975, n − 2) · s · √(1/n + (x0 − x̄)²/Sxx) (hand formula), at both ends of the x range."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    r = event_study(_panel(rng), intensity="intensity", policy_year=2015)
+    ch = r.unit_changes()
+    x, y = 10 * ch["intensity"].to_numpy(), ch["change"].to_numpy()
+    fig, ax = plt.subplots()
+    r.plot_unit_changes(ax=ax, lang="en", x_scale=10, highlight=ch["region_code"][0], highlight_label="first")
+    lr = stats.linregress(x, y)
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("OLS fit"))
+    gx, gy = line.get_data()
+    np.testing.assert_allclose(gy, lr.intercept + lr.slope * gx, rtol=1e-10)
+    assert line.get_label() == f"OLS fit (slope {lr.slope:.2f}, p = {lr.pvalue:.2g})"
+    n = len(x)
+    s = np.sqrt(np.sum((y - lr.intercept - lr.slope * x) ** 2) / (n - 2))
+    half = stats.t.ppf(0.975, n - 2) * s * np.sqrt(1 / n + (gx - x.mean()) ** 2 / np.sum((x - x.mean()) ** 2))
+    verts = ax.collections[0].get_paths()[0].vertices  # fill_between: lower edge left → right, upper back
+    for x0 in (gx[0], gx[-1]):
+        at = verts[np.isclose(verts[:, 0], x0)][:, 1]
+        k = np.flatnonzero(np.isclose(gx, x0))[0]
+        np.testing.assert_allclose([at.min(), at.max()], [gy[k] - half[k], gy[k] + half[k]], rtol=1e-9)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["95% CI", line.get_label(), "first"]
+    plt.close(fig)
+
+
 def test_missing_outcome_rows_reported_not_silent(rng):
     df = _panel(rng)
     df.loc[df["year"] == 2010, "cbr"] = np.nan
