@@ -56,7 +56,9 @@ __all__ = [
     "compare",
     "funnel",
     "proportion_interval",
+    "period_zh",
     "published_rates",
+    "rate_labels",
     "describe_vs_target",
     "read_records",
     "validate_records",
@@ -157,9 +159,13 @@ class VsTargetResult(Result):
     alpha: float
     correction: str
 
-    def plot(self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en") -> Axes:
+    def plot(
+        self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en", wrap: int | None = 60
+    ) -> Axes:
         """Dot-and-interval plot of each rate (in %) with its interval and target (black tick), coloured by
-        verdict; ``label`` names the column used for the unit labels."""
+        verdict; ``label`` names the column used for the unit labels, wrapped at ``wrap`` characters."""
+        import textwrap
+
         ax = ax if ax is not None else plt.gca()
         t = self.table.reset_index(drop=True)
         keys = self.params.get("by") or (["unit"] if "unit" in t.columns else [])
@@ -169,6 +175,8 @@ class VsTargetResult(Result):
             names = t[keys].astype(str).agg(" ".join, axis=1).tolist()
         else:
             names = [str(i + 1) for i in range(len(t))]
+        if wrap:
+            names = [textwrap.fill(n, wrap) for n in names]
         colours = {"above": "C2", "below": "C3", "not distinguishable": "0.5"}
         ypos = np.arange(len(t))[::-1]
         for verdict, colour in colours.items():
@@ -182,7 +190,7 @@ class VsTargetResult(Result):
         ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label=label_text("target", lang), zorder=4)
         ax.set_yticks(ypos, labels=names)
         ax.set_xlim(-2, 102)
-        ax.set_xlabel("覆盖率 (%)" if lang == "zh" else "rate (%)")
+        ax.set_xlabel("覆盖率（%）" if lang == "zh" else "rate (%)")
         ax.legend(frameon=False, fontsize=8)
         return ax
 
@@ -662,7 +670,32 @@ def published_rates(region: str | None = None, data: pd.DataFrame | None = None)
     df["served_reconstructed"] = recon.to_numpy(dtype=bool)
     df["target_pct"] = pd.to_numeric(df["target_or_benchmark"], errors="coerce").astype(float)
     df["complement"] = df["indicator_en"].str.contains("|".join(_COMPLEMENT_MARKERS), regex=True).to_numpy(bool)
+    df["reference_period_zh"] = df["reference_period"].map(period_zh)
     return df.reset_index(drop=True)
+
+
+#: The English notes in the published rates' reference periods, and their Chinese, applied in this order.
+_PERIOD_ZH: tuple[tuple[str, str], ...] = (
+    ("c. ", "约"), (" pooled", " 合并"), ("as of ", "截至"), ("12th FYP", "“十二五”时期"),
+    ("births to migrant women, children <=18", "流动妇女所生、18岁及以下儿童"),
+    ("statement date unclear", "表述日期不详"), (" (", "（"), ("(", "（"), (")", "）"),
+)  # fmt: skip
+
+
+def period_zh(period: str) -> str:
+    """A published rate's ``reference_period`` with its English notes in Chinese ("2018 (as of 2018-09-30)" →
+    "2018（截至2018-09-30）"); a phrase not in the list stays as it is."""
+    for en, zh in _PERIOD_ZH:
+        period = period.replace(en, zh)
+    return period
+
+
+def rate_labels(rates: pd.DataFrame, *, lang: str = "en") -> pd.Series:
+    """One label per published rate (rows of :func:`published_rates`): place, reference period and
+    indicator in ``lang`` ("zh" or "en")."""
+    if lang == "zh":
+        return rates["geo_zh"] + " " + rates["reference_period_zh"] + " · " + rates["indicator_zh"]
+    return rates["geo_en"] + " " + rates["reference_period"] + " · " + rates["indicator_en"]
 
 
 def describe_vs_target(result: VsTargetResult, *, name: str = "unit", lang: str = "en") -> str:

@@ -247,6 +247,29 @@ def test_published_rates_real():
     assert (haikou["geo_level"] == "city").sum() == 6
 
 
+def test_published_rate_labels_in_either_language():
+    """Chinese labels carry no English left from the reference periods' notes; English labels use the English
+    columns; long labels wrap on the plot's axis, not in the table."""
+    rates = coverage.published_rates()
+    zh = coverage.rate_labels(rates, lang="zh")
+    assert not zh.str.contains("[A-Za-z]").any(), zh[zh.str.contains("[A-Za-z]")].tolist()
+    assert coverage.period_zh("2018 (as of 2018-09-30)") == "2018（截至2018-09-30）"
+    assert coverage.period_zh("2014-2017 pooled") == "2014-2017 合并"
+    assert coverage.period_zh("2016-05/2017-05") == "2016-05/2017-05"
+    en = coverage.rate_labels(rates, lang="en")
+    assert en[0] == f"{rates['geo_en'][0]} {rates['reference_period'][0]} · {rates['indicator_en'][0]}"
+    assert not en.str.contains("\n").any()
+    tested = rates[rates["eligible"].notna() & ~rates["complement"]].assign(label=en, target=0.85)
+    res = coverage.vs_target(tested[["label", "served", "eligible", "target"]])
+    fig, ax = plt.subplots()
+    res.plot(ax=ax, label="label", lang="en")
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert all(max(len(line) for line in t.split("\n")) <= 60 for t in ticks)
+    assert any("\n" in t for t in ticks)
+    assert ax.get_xlabel() == "rate (%)"
+    plt.close(fig)
+
+
 def test_adjust_within_service_and_describe(records):
     """Holm within each service equals multipletests applied to each service's p-values separately."""
     two = pd.concat([records, records.assign(service="health record")], ignore_index=True)
