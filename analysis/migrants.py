@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from analysis import plots
 from analysis.config import NATION_CODE
 from analysis.exceptions import AnalysisError, DataValidationError, ModelSpecificationError
 from analysis.results import Result
@@ -221,7 +222,7 @@ class BurdenResult(Result):
         ax = ax if ax is not None else plt.gca()
         t = self.table
         names = {"zh": {"same_county": "本县", "other_county": "本省其他县", "other_province": "外省",
-                        "ylabel": "人户分离人口占常住人口 (%)"},
+                        "ylabel": "人户分离人口占常住人口（%）"},
                  "en": {"same_county": "same county", "other_county": "other county, same province",
                         "other_province": "other province", "ylabel": "migrants, % of residents"}}[lang]
         xlabels = [f"{r.name_zh}\n{r.census}" for r in t.itertuples()]
@@ -284,25 +285,28 @@ class SexRatioRelationResult(Result):
     dispersion: float
     caveat: str = CAVEAT_ECOLOGICAL
 
-    def plot(self, ax: Axes | None = None, *, lang: str = "zh") -> Axes:
-        """Age-0 sex ratio (males per 100 females) against migrant share (%), point size ∝ age-0 population,
-        with the fitted curve and its confidence band."""
+    def plot(self, ax: Axes | None = None, *, lang: str = "zh", reference: float = 105) -> Axes:
+        """Age-0 sex ratio (males per 100 females) against migrant share (%), point area ∝ age-0 population,
+        with the fitted curve, its (1 − alpha) confidence band and a dotted ``reference`` line, all in the
+        legend."""
         ax = ax if ax is not None else plt.gca()
+        zh = lang == "zh"
         d = self.data
         size = 4 + 40 * np.sqrt(d["age0"] / d["age0"].max())
-        ax.scatter(100 * d["x_share"], d["sex_ratio"], s=size, alpha=0.35, color="C0", linewidth=0)
+        ax.scatter(100 * d["x_share"], d["sex_ratio"], s=size, alpha=0.35, color="C0", linewidth=0,
+                   label="各单位（面积∝0岁人口）" if zh else "units (area ∝ children aged 0)")  # fmt: skip
         grid = self.curve
-        ax.plot(grid["share_pct"], grid["sex_ratio"], color="C3", lw=1.5)
-        ax.fill_between(grid["share_pct"], grid["lower"], grid["upper"], color="C3", alpha=0.2, linewidth=0)
-        ax.axhline(105, color="0.5", lw=0.8, ls=":")
-        if lang == "zh":
-            ax.set_xlabel("人户分离人口占常住人口 (%)")
-            ax.set_ylabel("0岁人口性别比 (女=100, 出生性别比的近似)")
-        else:
-            ax.set_xlabel("migrants, % of residents")
-            ax.set_ylabel("age-0 sex ratio (males per 100 females; SRB proxy)")
+        level = f"{100 * (1 - self.params['alpha']):g}%"
+        ax.plot(grid["share_pct"], grid["sex_ratio"], color="C3", lw=1.5,
+                label="拟二项 GLM 拟合" if zh else "quasi-binomial GLM fit")  # fmt: skip
+        ax.fill_between(grid["share_pct"], grid["lower"], grid["upper"], color="C3", alpha=0.2, linewidth=0,
+                        label=f"{level}置信区间" if zh else f"{level} CI")  # fmt: skip
+        ax.axhline(reference, color="0.5", lw=0.8, ls=":", label=f"{plots.label('reference', lang)} {reference:g}")
+        ax.set_xlabel("人户分离人口占常住人口（%）" if zh else "migrants, % of residents")
+        ax.set_ylabel(plots.label("age0_sex_ratio", lang))
         ax.set_ylim(max(80, float(np.nanpercentile(d["sex_ratio"], 0.5)) - 5),
                     float(np.nanpercentile(d["sex_ratio"], 99.5)) + 5)
+        ax.legend(frameon=False, fontsize=8)
         return ax
 
 
