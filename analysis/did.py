@@ -27,6 +27,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy import stats
 
+from analysis import plots
 from analysis.exceptions import AnalysisWarning, DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
@@ -74,6 +75,68 @@ def first_birth_share(census_births: pd.DataFrame, *, census: int = 2010,
     share = (tot["1"] / tot["all"]).rename("first_birth_share")
     share.index = share.index.astype(str)
     return share
+
+
+#: birth order → (English, Chinese) name, for labels
+_ORDER_NAMES = {"1": ("first", "一孩"), "2": ("second", "二孩"), "3+": ("third- and higher-order", "三孩及以上")}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BirthOrderShareResult(Result):
+    """Share of sampled births of one birth order, per year, with its interval (see :func:`birth_order_share`)."""
+
+    def plot(self, ax: Axes | None = None, *, lang: str = "en", policies: Mapping[Any, str] | None = None) -> Axes:
+        """Share (%) by year with its interval; the line is broken where a year is missing. ``policies`` maps
+        dates or years to labels, drawn as vertical lines labelled on their left, where a share that rises after
+        a policy leaves room (:func:`analysis.plots.policy_lines`)."""
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+
+        ax = ax if ax is not None else plt.gca()
+        t = self.table.set_index("year")
+        t = t.reindex(range(int(t.index.min()), int(t.index.max()) + 1))
+        ax.errorbar(t.index, 100 * t["share"], yerr=[100 * (t["share"] - t["lower"]), 100 * (t["upper"] - t["share"])],
+                    fmt="o-", capsize=2, ms=4, color="C0")  # fmt: skip
+        if policies:
+            plots.policy_lines(ax, list(policies), list(policies.values()), color="C3", side="left")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(plots.label("year", lang))
+        en, zh = _ORDER_NAMES[self.params["order"]]
+        ax.set_ylabel(f"{zh}占出生比例（%）" if lang == "zh" else f"{en} births, % of births")
+        return ax
+
+
+def birth_order_share(data: pd.DataFrame, *, order: str = "2", alpha: float = 0.05) -> BirthOrderShareResult:
+    """Share of births of birth ``order`` ("1", "2" or "3+") among all births, per year, in the NBS population
+    sample surveys (the ``sample_births_by_order`` table: year, birth_order, births), with Wilson intervals
+    (statsmodels ``proportion_confint``). The counts are the surveys' sample counts and the intervals ignore
+    their design effect, so they are too narrow; years missing from the table are listed in
+    ``params['missing_years']``."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if order not in _ORDER_NAMES:
+        raise ModelSpecificationError(f"order must be one of {list(_ORDER_NAMES)}, got {order!r}")
+    need = ["year", "birth_order", "births"]
+    missing = [c for c in need if c not in data.columns]
+    if missing:
+        raise DataValidationError(f"missing column(s) {missing}", column=missing[0],
+                                  expected="the sample_births_by_order table")  # fmt: skip
+    wide = data.pivot_table(index="year", columns="birth_order", values="births", aggfunc="sum")
+    for col in (order, "all"):
+        if col not in wide.columns:
+            raise DataValidationError(f"no births of order {col!r}", column="birth_order", expected=f"'{order}' and 'all'")
+    t = pd.DataFrame({"year": wide.index.astype(int), "births": wide[order].to_numpy(float),
+                      "all_births": wide["all"].to_numpy(float)})  # fmt: skip
+    t["share"] = t["births"] / t["all_births"]
+    t["lower"], t["upper"] = proportion_confint(t["births"], t["all_births"], alpha=alpha, method="wilson")
+    years = t["year"].tolist()
+    gaps = [y for y in range(min(years), max(years) + 1) if y not in years]
+    return BirthOrderShareResult(
+        table=t,
+        method=f"share of order-{order} births in the sample surveys; Wilson {100 * (1 - alpha):g}% interval on "
+               "the sample counts (design effect not included)",
+        params={"order": order, "alpha": alpha, "missing_years": gaps},
+    )
 
 
 def policy_years(policy_dates: pd.DataFrame, units: Sequence[str], *,

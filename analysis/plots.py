@@ -885,13 +885,17 @@ def policy_lines(
     *,
     color: str = "0.35",
     linestyle: str = ":",
+    side: Literal["right", "left"] = "right",
     **kwargs: Any,
 ) -> Axes:
-    """Vertical lines at policy dates, labelled along the top of the axes.
+    """Vertical lines at policy dates, labelled along the top of the axes, on the ``side`` of each line
+    where the data leave room.
 
     ``dates`` may be dates (``"2016-01-01"``, datetime, Timestamp) or numbers. On a date axis dates
     are drawn as dates; on a numeric (year) axis they become decimal years (2016-01-01 → 2016.0).
     """
+    if side not in ("right", "left"):
+        raise ValueError(f"policy_lines: side must be 'right' or 'left', got {side!r}")
     import matplotlib.dates as mdates
 
     dates = list(dates)
@@ -909,10 +913,10 @@ def policy_lines(
                 text,
                 xy=(x, 1.0),
                 xycoords=ax.get_xaxis_transform(),
-                xytext=(2, -2),
+                xytext=(2 if side == "right" else -2, -2),
                 textcoords="offset points",
                 rotation=90,
-                ha="left",
+                ha="left" if side == "right" else "right",
                 va="top",
                 fontsize=mpl.rcParams["xtick.labelsize"],
                 color=color,

@@ -10,6 +10,7 @@ import pytest
 import statsmodels.api as sm
 
 from analysis.did import (
+    birth_order_share,
     event_study,
     first_birth_share,
     policy_years,
@@ -180,6 +181,38 @@ def test_plot_and_summary(rng):
     ax = r.plot()
     assert ax.get_xlabel().startswith("years relative")
     assert "Pooled DiD" in r.summary()
+
+
+def test_birth_order_share_wilson_by_hand_and_published_2015_share():
+    """Wilson interval by hand, (p̂ + z²/2n ± z·√(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n); the embedded 2015 survey:
+    39.8 % of sampled births were second births (data/raw/nbs-exports-birthtrends/PROVENANCE.md). The plot breaks its
+    line at the missing 2010 and labels the policy line."""
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    from analysis.data import load
+
+    toy = pd.DataFrame({"year": [2001, 2001, 2003, 2003], "birth_order": ["2", "all"] * 2, "births": [30, 100, 45, 90]})
+    res = birth_order_share(toy, alpha=0.1)
+    z, n, p = stats.norm.ppf(0.95), 100, 0.3
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    centre = p + z**2 / (2 * n)
+    row = res.table.iloc[0]
+    assert row["share"] == 0.3
+    assert row["lower"] == pytest.approx((centre - half) / (1 + z**2 / n))
+    assert row["upper"] == pytest.approx((centre + half) / (1 + z**2 / n))
+    assert res.params["missing_years"] == [2002]
+    real = birth_order_share(load("sample_births_by_order")).table.set_index("year")
+    assert round(100 * real.loc[2015, "share"], 1) == 39.8
+    fig, ax = plt.subplots()
+    birth_order_share(load("sample_births_by_order")).plot(ax=ax, lang="zh", policies={2014: "单独两孩 2014"})
+    ys = ax.get_lines()[0].get_ydata()
+    assert np.isnan(ys[list(ax.get_lines()[0].get_xdata()).index(2010)])
+    assert "单独两孩 2014" in [t.get_text() for t in ax.texts]
+    assert ax.get_ylabel() == "二孩占出生比例（%）"
+    plt.close(fig)
+    with pytest.raises(ModelSpecificationError, match="order"):
+        birth_order_share(toy, order="4")
 
 
 def test_inputs_helpers():

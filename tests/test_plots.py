@@ -394,6 +394,17 @@ def test_policy_lines_on_year_and_date_axes():
     assert ax.lines[1].get_xdata()[0] == pytest.approx(mdates.date2num(pd.Timestamp("2016-01-01")))
     with pytest.raises(ValueError, match="labels"):
         plots.policy_lines(ax, ["2016-01-01"], ["a", "b"])
+    with pytest.raises(ValueError, match="side"):
+        plots.policy_lines(ax, ["2016-01-01"], ["a"], side="top")
+
+    fig, ax = plt.subplots()  # labels left of their line: they end where it is
+    ax.plot([2010, 2020], [1, 2])
+    plots.policy_lines(ax, [2014], ["selective"], side="left")
+    fig.canvas.draw()
+    box = ax.texts[0].get_window_extent(fig.canvas.get_renderer())
+    line_x = ax.transData.transform((2014, 0))[0]
+    assert box.x1 <= line_x < box.x1 + 5
+    plt.close("all")
 
 
 def test_sample_figure_is_journal_sized(tmp_path):
