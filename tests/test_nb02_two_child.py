@@ -40,6 +40,7 @@ def test_notebook_saved_without_outputs_and_with_parameters_cell():
 def test_nation_end_to_end(tmp_path):
     out = _run(tmp_path, bootstrap=99, lang="en")
     assert "Pooled DiD" in _markdown(tmp_path) and "合并双重差分" not in _markdown(tmp_path)
+    assert "- **universal two-child 2016**, level change from 2016:" in _markdown(tmp_path)
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
     assert json.dumps(params).count("000000") >= 1
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
@@ -67,6 +68,9 @@ def test_province_end_to_end(tmp_path):
     pooled = pd.read_csv(out / "did_pooled.csv", encoding="utf-8-sig").iloc[0]
     assert f"政策后粗出生率相对其他省份变化 **{pooled['estimate']:+.3f}‰**" in md
     assert "Pooled DiD" not in md and "Files written" not in md
+    level = eff[(eff["interruption"] == "universal_2016") & (eff["term"] == "level")].iloc[0]
+    assert f"- **全面两孩 2016**，自 {level['first_affected']} 年起的水平变化：" in md  # policies by name, not key
+    assert "**selective_2014**" not in md and "**universal_2016**" not in md
     assert not (out / "computed_vs_published.csv").exists()
     # Excess births come from a births model (CBR x population) even when the main outcome is the CBR.
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
