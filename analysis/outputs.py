@@ -201,7 +201,8 @@ class Exporter:
     def table(self, obj: pd.DataFrame | Result, name: str) -> Path:
         """Write a DataFrame (or a Result's ``.table``) as ``name``.csv, UTF-8 with BOM.
 
-        The index is written only when it carries information (named, or not a plain 0..n-1 range).
+        The index is written only when it carries information: when it is named or holds labels. An unnamed
+        integer index (0..n-1, or the row numbers left by a filter or a sort) is not written.
         """
         if isinstance(obj, Result):
             df = obj.table
@@ -214,6 +215,6 @@ class Exporter:
             )
         stem = name[:-4] if name.lower().endswith(".csv") else name
         validate_name(stem, what="table name")
-        plain_index = isinstance(df.index, pd.RangeIndex) and df.index.name is None
-        text = df.to_csv(index=not plain_index, lineterminator="\n")
+        row_numbers = df.index.nlevels == 1 and df.index.name is None and pd.api.types.is_integer_dtype(df.index)
+        text = df.to_csv(index=not row_numbers, lineterminator="\n")
         return self._write_text(self.output_dir / f"{stem}.csv", text, encoding="utf-8-sig")

@@ -62,7 +62,12 @@ def test_table_csv_with_bom_from_dataframe_and_result(tmp_path):
     result = _DemoResult(table=df.set_index("region_zh"), method="demo")
     back = pd.read_csv(ex.table(result, "result.csv"), encoding="utf-8-sig")
     assert list(back.columns) == ["region_zh", "srb"]  # a named index is written
-    assert ex.written == [tmp_path / "parameters.json", path, tmp_path / "result.csv"]
+    filtered = pd.concat([df, df]).iloc[[3, 0]]  # row numbers left by a filter: not written
+    assert list(pd.read_csv(ex.table(filtered, "filtered"), encoding="utf-8-sig").columns) == ["region_zh", "srb"]
+    labelled = df.set_index(pd.Index(["a", "b"]))  # unnamed labels are information: written
+    assert pd.read_csv(ex.table(labelled, "labelled"), encoding="utf-8-sig").iloc[:, 0].tolist() == ["a", "b"]
+    assert ex.written == [tmp_path / "parameters.json", path, tmp_path / "result.csv", tmp_path / "filtered.csv",
+                          tmp_path / "labelled.csv"]  # fmt: skip
     with pytest.raises(DataValidationError, match="DataFrame or an analysis Result"):
         ex.table([1, 2], "list")
 
