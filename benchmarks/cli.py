@@ -2,7 +2,8 @@
 
 Parts (in this order):
 - ``srb``: :mod:`benchmarks.srb` — vectorised SRB estimates and changes for all counties × 2 censuses;
-- ``batch``: :mod:`benchmarks.batch` on the study notebook (default notebook 01), 24 counties, modes a/b/b1/b0/c;
+- ``batch``: :mod:`benchmarks.batch` on the study notebook (default notebook 01), 24 counties, modes
+  a/b/bc/b1/b0/c/c2;
 - ``standin``: the same on the light stand-in notebook (the runner's own overhead);
 - ``county``: the runner on a national sample of counties, extrapolated to the full county batch.
 
@@ -49,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebook", type=Path, default=default_nb, help=f"batch/county parts: default {default_nb.name}")
     parser.add_argument("--n", type=int, default=24, help="batch/standin parts: number of counties (default 24)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--skip", default="", help="batch/standin parts: modes to skip: a, b, b1, b0, c, c2 (e.g. a,b0)")
+    parser.add_argument("--skip", default="", help="batch/standin parts: modes to skip: a, b, bc, b1, b0, c, c2 (e.g. a,b0)")
     parser.add_argument("--county-n", type=int, default=80, help="county part: counties in the sample (default 80)")
     parser.add_argument("--repeats", type=int, default=7, help="srb part: timed calls per case (default 7)")
     parser.add_argument("--batch-repeats", type=int, default=3,
-                        help="batch/standin parts: runs of the short modes c, c2, b, b1; the median is kept (default 3)")  # fmt: skip
+                        help="batch/standin parts: runs of the short modes c, c2, b, bc, b1; the median is kept (default 3)")  # fmt: skip
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="extra notebook parameter for batch/county parts (JSON values, e.g. -p figure_formats "
                              "'[\"png\"]'); given to every mode alike")  # fmt: skip
