@@ -372,10 +372,9 @@ class EventStudyResult(Result):
             fit = sm.OLS(y, sm.add_constant(x)).fit()
             grid = np.linspace(x.min(), x.max(), 100)
             band = fit.get_prediction(sm.add_constant(grid)).summary_frame(alpha=self.params["alpha"])
-            level = f"{100 * (1 - self.params['alpha']):g}%"
             slope, p = fit.params[1], fit.pvalues[1]
             ax.fill_between(grid, band["mean_ci_lower"], band["mean_ci_upper"], color="C0", alpha=0.15, lw=0,
-                            label=f"{level}置信区间" if zh else f"{level} CI")  # fmt: skip
+                            label=plots.ci_label(self.params["alpha"], lang))  # fmt: skip
             ax.plot(grid, band["mean"], color="C0", lw=1.2,
                     label=f"OLS 拟合（斜率 {slope:.2f}，p = {p:.2g}）" if zh else f"OLS fit (slope {slope:.2f}, p = {p:.2g})")  # fmt: skip
         ax.scatter(x, y, s=18, color="0.5", zorder=3)

@@ -56,6 +56,7 @@ __all__ = [
     "add_reference_line",
     "ci_band",
     "ci_errorbar",
+    "ci_label",
     "figsize",
     "font_family",
     "label",
@@ -587,6 +588,15 @@ def label(key: str, lang: Literal["zh", "en"] | None = None) -> str:
     except KeyError:
         raise KeyError(f"unknown label key {key!r}; known keys: {', '.join(label_keys())}") from None
     return zh if lang == "zh" else en
+
+
+def ci_label(alpha: float, lang: Literal["zh", "en"] | None = None) -> str:
+    """Legend label of a (1 − ``alpha``) confidence interval: "95%置信区间" / "95% CI"."""
+    lang = _state["lang"] if lang is None else lang
+    if lang not in _LABELS_LANGS:
+        raise ValueError(f"lang must be one of {_LABELS_LANGS}, got {lang!r}")
+    level = f"{100 * (1 - alpha):g}%"
+    return f"{level}置信区间" if lang == "zh" else f"{level} CI"
 
 
 # -------------------------------------------------------------------------------------------- saving

@@ -508,6 +508,13 @@ def test_font_cache_is_keyed_by_content_not_path(tmp_path, monkeypatch):
     assert built == [a, b]
 
 
+def test_ci_label_names_the_level():
+    assert plots.ci_label(0.05, "zh") == "95%置信区间" == plots.label("ci95", "zh")
+    assert plots.ci_label(0.1, "en") == "90% CI" and plots.ci_label(0.005, "en") == "99.5% CI"
+    with pytest.raises(ValueError, match="lang"):
+        plots.ci_label(0.05, "fr")
+
+
 def test_log_axis_labels_are_plain_numbers():
     """Counts on a log axis read 1,000 · 10,000 (no mathtext); a narrow ratio axis labels its minor ticks."""
     fig, ax = plt.subplots()
