@@ -105,7 +105,7 @@ def _as_counts(successes, trials) -> tuple[np.ndarray, np.ndarray]:
         raise DataValidationError(
             f"successes must be whole numbers between 0 and trials; got {x.ravel()[where[:5]].tolist()} "
             f"of {n.ravel()[where[:5]].tolist()}",
-            rows=(where + 2).tolist() if x.ndim == 1 else None,
+            rows=spreadsheet_rows(successes if np.ndim(successes) == 1 else trials, where) if x.ndim == 1 else None,
             expected="0 ≤ successes ≤ trials",
         )
     return x, n

@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy import stats
 
-from analysis.binomial import validate_counts
+from analysis.binomial import spreadsheet_rows, validate_counts
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.plots import label as label_text
 from analysis.plots import label_points, log_axis
@@ -68,7 +68,7 @@ def _observed_and_n(observed, n) -> tuple[np.ndarray, np.ndarray]:
     bad = np.flatnonzero(~np.isfinite(obs) | (obs < 0) | (obs > n_arr))
     if bad.size:
         raise DataValidationError(
-            "observed counts must lie between 0 and n", rows=(bad + 2).tolist(), column="observed"
+            "observed counts must lie between 0 and n", rows=spreadsheet_rows(observed, bad), column="observed"
         )
     return obs, n_arr
 

@@ -130,3 +130,13 @@ def test_validate_counts_uses_spreadsheet_rows_from_the_index():
     assert err.value.rows == [6]
     assert binomial.spreadsheet_rows(df, [0, 2]) == [2, 6]
     assert binomial.spreadsheet_rows(df.reset_index(drop=True), [0, 2]) == [2, 4]
+    # the interval and funnel checks of impossible counts name the same rows
+    trials = pd.Series([10, 10, 10], index=df.index)
+    with pytest.raises(DataValidationError) as err:
+        binomial.proportion_interval(pd.Series([1, 2, 11], index=df.index), trials)
+    assert err.value.rows == [6]
+    from analysis import funnel
+
+    with pytest.raises(DataValidationError) as err:
+        funnel.classify(pd.Series([1, 2, 12], index=df.index), trials, 0.5)
+    assert err.value.rows == [6]
