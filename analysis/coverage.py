@@ -476,16 +476,16 @@ def _decimals(value: Any) -> int:
     return max(0, -int(exp)) if isinstance(exp, int) else 2
 
 
-def _pct(value: Any, name: str, i: int) -> float:
+def _pct(value: Any, name: str, rows: list[int]) -> float:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return float("nan")
     try:
         v = float(str(value).strip().lstrip(">=<≥").rstrip("%"))
     except ValueError:
-        raise DataValidationError(f"{value!r} is not a number", rows=[i + 2], column=name,
+        raise DataValidationError(f"{value!r} is not a number", rows=rows, column=name,
                                   expected="a percentage such as 96.61") from None
     if name != "margin_pp" and not 0 <= v <= 100:
-        raise DataValidationError(f"{v} is not a percentage", rows=[i + 2], column=name, expected="0–100")
+        raise DataValidationError(f"{v} is not a percentage", rows=rows, column=name, expected="0–100")
     return v
 
 
@@ -533,17 +533,19 @@ def check_reported(
     if any(len(s) not in (1, m) for s in seqs):
         raise ModelSpecificationError("rate, target, margin_pp and eligible must be scalars or of equal length")
     rate_l, target_l, margin_l, elig_l = (list(s) * m if len(s) == 1 else list(s) for s in seqs)
+    table_col = next((s for s in seqs if isinstance(s, pd.Series) and len(s) == m), None)  # a user table: its rows
     rows = []
     for i in range(m):
-        r = _pct(rate_l[i], "rate", i)
-        t = _pct(target_l[i], "target", i)
-        g = _pct(margin_l[i], "margin_pp", i)
+        where = spreadsheet_rows(table_col, [i])
+        r = _pct(rate_l[i], "rate", where)
+        t = _pct(target_l[i], "target", where)
+        g = _pct(margin_l[i], "margin_pp", where)
         if math.isnan(r):
-            raise DataValidationError("a rate is required", rows=[i + 2], column="rate")
+            raise DataValidationError("a rate is required", rows=where, column="rate")
         e = elig_l[i]
         e = None if e is None or (isinstance(e, float) and math.isnan(e)) else e
         if e is not None and (float(e) != int(float(e)) or int(float(e)) < 1):
-            raise DataValidationError(f"eligible must be a whole number ≥ 1, got {e!r}", rows=[i + 2],
+            raise DataValidationError(f"eligible must be a whole number ≥ 1, got {e!r}", rows=where,
                                       column="eligible")
         tol = 0.0
         for v, val in ((rate_l[i], r), (target_l[i], t), (margin_l[i], g)):

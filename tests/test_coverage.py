@@ -206,6 +206,13 @@ def test_check_reported_vectorised_and_edge_cases():
         coverage.check_reported(120, target=85)
     with pytest.raises(DataValidationError, match="eligible"):
         coverage.check_reported(90, target=85, eligible=0)
+    with pytest.raises(DataValidationError) as err:  # a list: its third statement is row 4 (header = row 1)
+        coverage.check_reported([90, 91, "9x"], target=85)
+    assert err.value.rows == [4] and err.value.column == "rate"
+    table = pd.DataFrame({"rate": ["90", "91", "120"]}, index=pd.Index([2, 3, 7], name="row"))  # as read_user_table
+    with pytest.raises(DataValidationError) as err:
+        coverage.check_reported(table["rate"], target=85)
+    assert err.value.rows == [7]
 
 
 def test_validate_records(records):
