@@ -193,6 +193,20 @@ def test_check_reported_consistency_and_min_n():
     assert implied["p_value"] == pytest.approx(stats.binomtest(k, 2000, 0.95, alternative="greater").pvalue)
 
 
+def test_check_reported_statements_in_chinese():
+    """The same checks, each sentence in Chinese with the same numbers (19: 0.85**19 < 0.05 ≤ 0.85**18)."""
+    t = coverage.check_reported([100, 60, "96.61", 96.5], target=[85, 85, "95", None], margin_pp=[None, None, "2.5", None],
+                                lang="zh").table  # fmt: skip
+    assert t.loc[0, "statement"] == "未报告分母，无法判断显著性。只有符合条件的人数至少为 19 时，差距才在 α = 0.05 水平上显著。"
+    assert t.loc[1, "statement"] == "该比率未超过目标（85%）。"
+    assert t.loc[2, "statement"].startswith("不一致：96.61% − 95% = 1.61 个百分点，但报告为 2.5 个百分点。")
+    assert t.loc[3, "statement"] == "报告的比率 96.5% 没有目标或差距：无可检验。"
+    assert coverage.check_reported(100, target=85, eligible=30, lang="zh").table.loc[0, "statement"].startswith(
+        "符合条件 30 人时，差距显著（精确单侧 p = ")
+    with pytest.raises(ModelSpecificationError, match="lang"):
+        coverage.check_reported(90, target=85, lang="fr")
+
+
 def test_check_reported_vectorised_and_edge_cases():
     res = coverage.check_reported([100, 85, 60], target=[85, 85, 85])
     t = res.table

@@ -60,7 +60,7 @@ def _pool_worker(fork_socket: str | None, parent_pid: int) -> None:
 
 
 class LocalExecutor:
-    """A pool of ``jobs`` worker processes (spawned) sharing one warm-kernel fork server.
+    """A pool of ``jobs`` worker processes (forked on Linux, spawned elsewhere) sharing one warm-kernel fork server.
 
     The fork server starts here, so its imports overlap with planning and with the pool's start-up;
     ``preload`` names the modules it imports for the kernels (see :class:`~analysis.batch.forkserver.ForkServer`).
