@@ -26,6 +26,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 from scipy import optimize, stats
 
+from analysis import plots
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
@@ -147,7 +148,7 @@ class ITSResult(Result):
         x = cf["date"]
         zh = lang == "zh"
         ax.fill_between(x, cf["cf_lower"], cf["cf_upper"], color="0.8", alpha=0.7, lw=0,
-                        label="反事实区间" if zh else f"counterfactual {100 * (1 - self.params['alpha']):.0f}% CI")
+                        label=("反事实" if zh else "counterfactual ") + plots.ci_label(self.params["alpha"], lang))
         ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label="反事实" if zh else "counterfactual")
         ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "fitted")
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")

@@ -202,6 +202,10 @@ def test_summary_repr_and_plot(rng):
     fig, ax = plt.subplots()
     r.plot(ax=ax, labels={"u": "全面两孩 2016"})
     assert [t.get_text() for t in ax.texts] == ["全面两孩 2016"]
+    fig, ax = plt.subplots()
+    its(df, outcome="births", date="year", interruptions={"u": 2016}, alpha=0.1).plot(ax=ax, lang="zh")
+    assert ax.get_legend_handles_labels()[1][0] == "反事实90%置信区间"  # the band's level, in either language
+    plt.close("all")
 
 
 @pytest.mark.parametrize(
