@@ -502,7 +502,8 @@ class Trend(Result):
     tests: pd.DataFrame | None = None
 
     def plot(self, ax: Axes | None = None, *, lang: str = "en", label: str | None = None) -> Axes:
-        """Observed SRB (points), fitted trend (line, with band where available) and joinpoints (dotted)."""
+        """Observed SRB (points), fitted trend (line, with band where available) and joinpoints (dotted); with
+        ``label`` the line, its band and the joinpoints get legend entries."""
         ax = ax if ax is not None else plt.gca()
         fit = self.fitted
         x = fit["year"].to_numpy(float)
@@ -516,9 +517,11 @@ class Trend(Result):
             ax.plot(x, fit["observed"], "o", ms=3, color="0.35")
         ax.plot(x, fit["fitted"], color="C0", lw=1.6, label=label)
         if {"fitted_lower", "fitted_upper"} <= set(fit.columns):
-            ax.fill_between(x, fit["fitted_lower"], fit["fitted_upper"], color="C0", alpha=0.2, lw=0)
-        for jp in self.params.get("joinpoints", []):
-            ax.axvline(jp, color="C3", lw=0.8, ls=":")
+            ax.fill_between(x, fit["fitted_lower"], fit["fitted_upper"], color="C0", alpha=0.2, lw=0,
+                            label=plots.ci_label(self.params["alpha"], lang) if label else None)  # fmt: skip
+        for i, jp in enumerate(self.params.get("joinpoints", [])):
+            ax.axvline(jp, color="C3", lw=0.8, ls=":",
+                       label=("连接点" if lang == "zh" else "joinpoints") if label and i == 0 else None)  # fmt: skip
         ax.set_xlabel(plots.label("year", lang))
         return _srb_axes(ax, lang)
 

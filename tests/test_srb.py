@@ -255,6 +255,11 @@ def test_joinpoint_recovers_known_break():
     assert seg.loc["1", "slope_log"] == pytest.approx(ols.params[1], rel=1e-8)
     assert seg.loc["2", "se"] == pytest.approx(math.sqrt(ols.cov_params()[1:, 1:].sum()), rel=1e-8)
     assert res.tests["rejected"].iloc[0]
+    fig, ax = plt.subplots()
+    res.plot(ax=ax, lang="zh", label="拟合")
+    ax.legend()
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == sorted(["拟合", "95%置信区间", "连接点"])
+    plt.close(fig)
 
 
 def test_joinpoint_keeps_straight_line_without_break():
