@@ -33,6 +33,7 @@ from matplotlib.axes import Axes
 from scipy import stats
 
 from analysis import funnel as _funnel
+from analysis import narrative
 from analysis.binomial import (
     Alternative,
     IntervalMethod,
@@ -528,8 +529,7 @@ def check_reported(
     (exact binomial, one-sided, served = round(rate·n)). ``statement`` says it plainly, including when no
     denominator was reported, in English or (``lang="zh"``) Chinese.
     """
-    if lang not in ("en", "zh"):
-        raise ModelSpecificationError(f"lang must be 'en' or 'zh', got {lang!r}")
+    tr, _ = narrative.in_language(lang)
     seqs = [v if isinstance(v, (list, tuple, np.ndarray, pd.Series)) else [v]
             for v in (rate, target, margin_pp, eligible)]
     m = max(len(s) for s in seqs)
@@ -568,7 +568,7 @@ def check_reported(
             "rate_pct": r, "target_pct": implied_target, "target_reported": not math.isnan(t),
             "margin_pp_reported": g, "margin_pp_implied": r - implied_target, "tolerance_pp": tol,
             "consistent": consistent, "eligible": e, "p_value": p_value, "min_eligible": min_n,
-            "statement": _statement(r, implied_target, g, consistent, e, p_value, min_n, alpha, n_limit, lang),
+            "statement": _statement(r, implied_target, g, consistent, e, p_value, min_n, alpha, n_limit, tr),
         })
     table = pd.DataFrame(rows)
     table["eligible"] = table["eligible"].astype("Int64")
@@ -577,36 +577,36 @@ def check_reported(
     return ReportCheckResult(table=table, method=method, params={"alpha": alpha, "n_limit": n_limit})
 
 
-def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, lang="en") -> str:
-    zh = lang == "zh"
+def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr) -> str:
+    """The verdict on one reported statement, in the language of ``tr`` (:func:`analysis.narrative.in_language`)."""
     if math.isnan(t):
-        return (f"报告的比率 {r:g}% 没有目标或差距：无可检验。" if zh
-                else f"Rate {r:g}% reported without a target or margin: nothing to test.")
+        return tr(f"Rate {r:g}% reported without a target or margin: nothing to test.",
+                  f"报告的比率 {r:g}% 没有目标或差距：无可检验。")
     parts = []
     if consistent is False:
-        parts.append(f"不一致：{r:g}% − {t:g}% = {r - t:.4g} 个百分点，但报告为 {g:g} 个百分点。" if zh
-                     else f"INCONSISTENT: {r:g}% − {t:g}% = {r - t:.4g} points, but {g:g} points were reported.")
+        parts.append(tr(f"INCONSISTENT: {r:g}% − {t:g}% = {r - t:.4g} points, but {g:g} points were reported.",
+                        f"不一致：{r:g}% − {t:g}% = {r - t:.4g} 个百分点，但报告为 {g:g} 个百分点。"))
     elif consistent:
-        parts.append(f"一致：{r:g}% − {t:g}% = {r - t:.4g} 个百分点，与报告相符。" if zh
-                     else f"Consistent: {r:g}% − {t:g}% = {r - t:.4g} points as reported.")
-    if r <= t:
-        parts.append(f"该比率未超过目标（{t:g}%）。" if zh else f"The rate does not exceed the target ({t:g}%).")
-        return ("" if zh else " ").join(parts)
-    if e is None:
-        parts.append("未报告分母，无法判断显著性。" if zh
-                     else "No denominator was reported, so significance cannot be judged.")
-    elif zh:
-        parts.append(f"符合条件 {int(float(e)):,} 人时，差距{'显著' if p_value < alpha else '不显著'}（精确单侧 p = {p_value:.3g}）。")
+        parts.append(tr(f"Consistent: {r:g}% − {t:g}% = {r - t:.4g} points as reported.",
+                        f"一致：{r:g}% − {t:g}% = {r - t:.4g} 个百分点，与报告相符。"))
+    if r > t:
+        if e is None:
+            parts.append(tr("No denominator was reported, so significance cannot be judged.",
+                            "未报告分母，无法判断显著性。"))
+        else:
+            sig = p_value < alpha
+            parts.append(tr(f"With {int(float(e)):,} eligible the gap is {'significant' if sig else 'not significant'} "
+                            f"(exact one-sided p = {p_value:.3g}).",
+                            f"符合条件 {int(float(e)):,} 人时，差距{'显著' if sig else '不显著'}（精确单侧 p = {p_value:.3g}）。"))
+        if math.isnan(min_n):
+            parts.append(tr(f"The gap would not be significant even with {n_limit:,} eligible people.",
+                            f"即使符合条件人数达 {n_limit:,}，差距也不显著。"))
+        else:
+            parts.append(tr(f"It would be significant at α = {alpha:g} only with at least {int(min_n):,} eligible people.",
+                            f"只有符合条件的人数至少为 {int(min_n):,} 时，差距才在 α = {alpha:g} 水平上显著。"))
     else:
-        verdict = "significant" if p_value < alpha else "not significant"
-        parts.append(f"With {int(float(e)):,} eligible the gap is {verdict} (exact one-sided p = {p_value:.3g}).")
-    if math.isnan(min_n):
-        parts.append(f"即使符合条件人数达 {n_limit:,}，差距也不显著。" if zh
-                     else f"The gap would not be significant even with {n_limit:,} eligible people.")
-    else:
-        parts.append(f"只有符合条件的人数至少为 {int(min_n):,} 时，差距才在 α = {alpha:g} 水平上显著。" if zh
-                     else f"It would be significant at α = {alpha:g} only with at least {int(min_n):,} eligible people.")
-    return ("" if zh else " ").join(parts)
+        parts.append(tr(f"The rate does not exceed the target ({t:g}%).", f"该比率未超过目标（{t:g}%）。"))
+    return tr(" ", "").join(parts)
 
 
 # ------------------------------------------------------------------------------------------- users' records

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from analysis.exceptions import ModelSpecificationError
+
 LANGS = ("zh", "en")
 
 
 def in_language(lang: str) -> tuple[Callable[[str, str], str], Callable[[str, str], None]]:
-    """``(tr, say)`` for ``lang`` (``"zh"`` or ``"en"``; anything else is a ValueError): ``tr(en, zh)`` returns
+    """``(tr, say)`` for ``lang`` (``"zh"`` or ``"en"``; anything else is a ModelSpecificationError, a ValueError):
+    ``tr(en, zh)`` returns
     the text in that language, ``say(en, zh)`` displays it as Markdown (IPython)."""
     if lang not in LANGS:
-        raise ValueError(f"lang must be 'zh' or 'en', got {lang!r}")
+        raise ModelSpecificationError(f"lang must be 'zh' or 'en', got {lang!r}")
 
     def tr(en: str, zh: str) -> str:
         return zh if lang == "zh" else en

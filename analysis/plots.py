@@ -575,14 +575,20 @@ def label_keys() -> list[str]:
     return sorted(_LABELS)
 
 
+def _lang(lang: str | None) -> str:
+    """``lang``, or the language of the last :func:`set_theme` when None; checked."""
+    lang = _state["lang"] if lang is None else lang
+    if lang not in _LABELS_LANGS:
+        raise ValueError(f"lang must be one of {_LABELS_LANGS}, got {lang!r}")
+    return lang
+
+
 def label(key: str, lang: Literal["zh", "en"] | None = None) -> str:
     """Axis/legend label for ``key`` in ``lang`` (default: language of the last :func:`set_theme`, else "en").
 
     Raises KeyError listing the known keys for an unknown key.
     """
-    lang = _state["lang"] if lang is None else lang
-    if lang not in _LABELS_LANGS:
-        raise ValueError(f"lang must be one of {_LABELS_LANGS}, got {lang!r}")
+    lang = _lang(lang)
     try:
         zh, en = _LABELS[key]
     except KeyError:
@@ -592,10 +598,8 @@ def label(key: str, lang: Literal["zh", "en"] | None = None) -> str:
 
 def ci_label(alpha: float, lang: Literal["zh", "en"] | None = None) -> str:
     """Legend label of a (1 − ``alpha``) confidence interval: "95%置信区间" / "95% CI"."""
-    lang = _state["lang"] if lang is None else lang
-    if lang not in _LABELS_LANGS:
-        raise ValueError(f"lang must be one of {_LABELS_LANGS}, got {lang!r}")
     level = f"{100 * (1 - alpha):g}%"
+    lang = _lang(lang)
     return f"{level}置信区间" if lang == "zh" else f"{level} CI"
 
 

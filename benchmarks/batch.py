@@ -236,12 +236,12 @@ def run(
         derived["overhead_per_run_1job_median_s"] = round(
             modes["b1_runner_1job"]["median_run_s"] - modes["c_inprocess"]["mean_region_s"], 3
         )
-    uses = {"speedup_a_over_b": ("a_papermill_cli", "b_runner"), "speedup_a_over_bc": ("a_papermill_cli", "bc_cli"),
-            "b_over_c2": ("b_runner", "c2_inprocess_parallel"), "c2_over_c_per_core": ("c2_inprocess_parallel", "c_inprocess"),
-            "bc_over_c_per_core": ("bc_cli", "c_inprocess")}  # fmt: skip
-    for name in derived:
-        if name not in uses:  # the b/c and b1/c figures
-            uses[name] = ("b1_runner_1job" if "1job" in name else "b_runner", "c_inprocess")
+    a_, b_, bc_, b1_, c_, c2_ = ("a_papermill_cli", "b_runner", "bc_cli", "b1_runner_1job", "c_inprocess",
+                                 "c2_inprocess_parallel")  # fmt: skip
+    uses = {"speedup_a_over_b": (a_, b_), "speedup_a_over_bc": (a_, bc_), "b_over_c_per_core": (b_, c_),
+            "overhead_per_notebook_s": (b_, c_), "overhead_per_run_median_s": (b_, c_), "bc_over_c_per_core": (bc_, c_),
+            "b_over_c2": (b_, c2_), "c2_over_c_per_core": (c2_, c_), "overhead_per_notebook_1job_s": (b1_, c_),
+            "overhead_per_run_1job_median_s": (b1_, c_)}  # fmt: skip
     # a figure from modes measured in different runs of this benchmark (a skipped mode keeps its old number)
     mixed = {name: list(uses[name]) for name in derived if len({m in fresh for m in uses[name]}) > 1}
     return {
