@@ -44,6 +44,7 @@ from analysis.binomial import (
     validate_counts,
 )
 from analysis.exceptions import DataValidationError, ModelSpecificationError
+from analysis.plots import ci_label
 from analysis.plots import label as label_text
 from analysis.results import Result
 
@@ -191,7 +192,10 @@ class VsTargetResult(Result):
         ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label=label_text("target", lang), zorder=4)
         ax.set_yticks(ypos, labels=names)
         ax.set_xlim(-2, 102)
-        ax.set_xlabel("覆盖率（%）" if lang == "zh" else "rate (%)")
+        ci = ci_label(self.params["alpha"], lang)
+        wilson = self.params["interval"] == "wilson"
+        ax.set_xlabel(f"覆盖率（%）及{'Wilson' if wilson else '精确'}{ci}" if lang == "zh"
+                      else f"rate (%) with {'Wilson' if wilson else 'exact'} {ci}")  # fmt: skip
         ax.legend(frameon=False, fontsize=8)
         return ax
 
@@ -354,17 +358,19 @@ class CompareResult(Result):
         with pd.option_context("display.width", 120):
             return super().summary() + "\n\nTests\n" + self.tests.to_string(index=False)
 
-    def plot(self, ax: Axes | None = None) -> Axes:
+    def plot(self, ax: Axes | None = None, *, lang: Literal["zh", "en"] = "en") -> Axes:
         """Odds ratios (log scale) with their confidence intervals; reference level at 1."""
         ax = ax if ax is not None else plt.gca()
         t = self.table[self.table["term"] != "Intercept"].reset_index(drop=True)
         ypos = np.arange(len(t))[::-1]
         ax.errorbar(t["odds_ratio"], ypos, xerr=[t["odds_ratio"] - t["lower"], t["upper"] - t["odds_ratio"]],
-                    fmt="o", color="C0", ms=4, capsize=2)
+                    fmt="o", color="C0", ms=4, capsize=2,
+                    label=ci_label(self.params["alpha"], lang, of=label_text("odds_ratio", lang)))  # fmt: skip
         ax.axvline(1, color="0.3", lw=1)
         ax.set_xscale("log")
         ax.set_yticks(ypos, labels=t["term"].tolist())
-        ax.set_xlabel("odds ratio")
+        ax.set_xlabel(label_text("odds_ratio", lang))
+        ax.legend(frameon=False, fontsize=8)
         return ax
 
 

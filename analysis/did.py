@@ -96,7 +96,9 @@ class BirthOrderShareResult(Result):
         t = self.table.set_index("year")
         t = t.reindex(range(int(t.index.min()), int(t.index.max()) + 1))
         ax.errorbar(t.index, 100 * t["share"], yerr=[100 * (t["share"] - t["lower"]), 100 * (t["upper"] - t["share"])],
-                    fmt="o-", capsize=2, ms=4, color="C0")  # fmt: skip
+                    fmt="o-", capsize=2, ms=4, color="C0",
+                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
+        ax.legend(frameon=False, fontsize=8)
         if policies:
             plots.policy_lines(ax, list(policies), list(policies.values()), color="C3", side="left")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -394,13 +396,15 @@ class EventStudyResult(Result):
         ax = ax if ax is not None else plt.gca()
         t = self.table
         ax.axhline(0, color="0.5", lw=0.8)
-        ax.axvline(-0.5, color="C3", lw=0.8, ls=":")
-        ax.errorbar(t["event_time"], t["estimate"], yerr=[t["estimate"] - t["lower"], t["upper"] - t["estimate"]],
-                    fmt="o", color="C0", capsize=3, ms=4)
         zh = lang == "zh"
+        ax.axvline(-0.5, color="C3", lw=0.8, ls=":", label="政策生效" if zh else "policy takes effect")
+        ax.errorbar(t["event_time"], t["estimate"], yerr=[t["estimate"] - t["lower"], t["upper"] - t["estimate"]],
+                    fmt="o", color="C0", capsize=3, ms=4,
+                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ax.set_xlabel("相对政策年份（年）" if zh else "years relative to first affected year")
         ax.set_ylabel(f"{self.params['outcome']} 每单位强度变化" if zh
                        else f"change in {self.params['outcome']} per unit intensity")
+        ax.legend(frameon=False, fontsize=8)
         return ax
 
 

@@ -596,11 +596,24 @@ def label(key: str, lang: Literal["zh", "en"] | None = None) -> str:
     return zh if lang == "zh" else en
 
 
-def ci_label(alpha: float, lang: Literal["zh", "en"] | None = None) -> str:
-    """Legend label of a (1 − ``alpha``) confidence interval: "95%置信区间" / "95% CI"."""
+def ci_label(
+    alpha: float,
+    lang: Literal["zh", "en"] | None = None,
+    *,
+    kind: Literal["confidence", "credible"] = "confidence",
+    of: str | None = None,
+) -> str:
+    """Legend label of a (1 − ``alpha``) interval: "95%置信区间" / "95% CI", or with ``kind="credible"`` (a
+    posterior interval) "95%可信区间" / "95% credible interval". With ``of`` (what the marker is), both:
+    "估计值（95%置信区间）" / "Estimate, 95% CI" — the label of a point with its error bars."""
+    if kind not in ("confidence", "credible"):
+        raise ValueError(f"ci_label: kind must be 'confidence' or 'credible', got {kind!r}")
     level = f"{100 * (1 - alpha):g}%"
-    lang = _lang(lang)
-    return f"{level}置信区间" if lang == "zh" else f"{level} CI"
+    if _lang(lang) == "zh":
+        text = level + ("置信区间" if kind == "confidence" else "可信区间")
+        return f"{of}（{text}）" if of else text
+    text = level + (" CI" if kind == "confidence" else " credible interval")
+    return f"{of}, {text}" if of else text
 
 
 # -------------------------------------------------------------------------------------------- saving

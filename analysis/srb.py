@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -215,11 +215,62 @@ class SRBEstimate(Result):
         y = np.arange(len(t))[::-1]
         srb = t["srb"].to_numpy(float)
         err = np.vstack([srb - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - srb])
-        ax.errorbar(srb, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1)
+        ax.errorbar(srb, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1,
+                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ref = self.params["reference"]
         ax.axvline(ref, color="C3", lw=1, ls="--", label=f"{plots.label('reference', lang)} {ref:g}")
         ax.set_yticks(y, names)
         ax.set_xlabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))
+        ax.legend(frameon=False, fontsize=8)
+        return ax
+
+    def plot_dodged(
+        self,
+        x: str,
+        hue: str,
+        *,
+        where: Mapping[str, Any] | None = None,
+        order: Sequence[Any] | None = None,
+        tick_labels: Mapping[Any, str] | None = None,
+        xlabel: str | None = None,
+        ax: Axes | None = None,
+        lang: str = "en",
+        width: float = 0.25,
+    ) -> Axes:
+        """SRB with its interval for each value of ``x`` (in ``order``; default: as in the table), one colour per
+        value of ``hue`` (e.g. the census) set ``width`` apart, and the reference as a dashed line. ``where``
+        (column → value) picks the rows first, e.g. ``{"residence": "total"}``; each ``x`` × ``hue`` must then be
+        one row. ``tick_labels`` renames values of ``x`` on the axis. Each ``hue`` entry of the legend names the
+        interval level."""
+        t = self.table
+        for col, value in (where or {}).items():
+            if col not in t.columns:
+                raise ModelSpecificationError(f"plot_dodged: where names {col!r}, not a column of the table")
+            t = t[t[col] == value]
+        for col in (x, hue):
+            if col not in t.columns:
+                raise ModelSpecificationError(f"plot_dodged: {col!r} is not a column of the table")
+        twice = t.duplicated([x, hue], keep=False)
+        if twice.any():
+            first = t.loc[twice].iloc[0]
+            raise ModelSpecificationError(
+                f"plot_dodged: {int(twice.sum())} rows share their {x} × {hue} (first: {x}={first[x]!s}, "
+                f"{hue}={first[hue]!s}); choose one row each with where="
+            )
+        order = list(order) if order is not None else list(dict.fromkeys(t[x]))
+        hues = list(dict.fromkeys(t[hue]))
+        ax = _srb_axes(ax, lang)
+        for i, h in enumerate(hues):
+            sub = t[t[hue] == h].set_index(x).reindex(order)
+            est = sub["srb"].to_numpy(float)
+            err = np.vstack([est - sub["lower"].to_numpy(float), sub["upper"].to_numpy(float) - est])
+            ax.errorbar(np.arange(len(order)) + (i - (len(hues) - 1) / 2) * width, est, yerr=err, fmt="o",
+                        capsize=3, color=f"C{i}", label=plots.ci_label(self.params["alpha"], lang, of=str(h)))  # fmt: skip
+        names = tick_labels or {}
+        ax.set_xticks(range(len(order)), [names.get(v, str(v)) for v in order])
+        ref = self.params["reference"]
+        ax.axhline(ref, color="0.5", lw=0.8, ls="--", label=f"{plots.label('reference', lang)} {ref:g}")
+        ax.set_xlabel(xlabel if xlabel is not None else x)
         ax.legend(frameon=False, fontsize=8)
         return ax
 
@@ -284,12 +335,14 @@ class SRBComparison(Result):
         y = np.arange(len(t))[::-1]
         r = t["ratio"].to_numpy(float)
         err = np.vstack([r - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - r])
-        ax.errorbar(r, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1)
+        ax.errorbar(r, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1,
+                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ax.axvline(1.0, color="0.2", lw=1)
         plots.log_axis(ax, "x")
         ax.set_yticks(y, names)
         a, b = self.params["labels"]
         ax.set_xlabel(f"SRB {a} / SRB {b}" if lang == "en" else f"出生性别比之比（{a} / {b}）")
+        ax.legend(frameon=False, fontsize=8)
         return ax
 
 
@@ -1059,15 +1112,19 @@ class Shrinkage(Result):
             ecolor="0.4",
             capsize=2,
             lw=1,
-            label="shrunk (EB)" if lang == "en" else "经验贝叶斯估计",
+            label=plots.ci_label(self.params["alpha"], lang, kind="credible",
+                                 of="Shrunk (EB)" if lang == "en" else "经验贝叶斯估计"),
         )
-        ax.plot(t["srb"], y, "o", mfc="none", mec="C3", ms=4, label="raw" if lang == "en" else "原始值")
+        ax.plot(t["srb"], y, "o", mfc="none", mec="C3", ms=4, label="Raw" if lang == "en" else "原始值")
         prior = self.params["prior_mean_srb"]
-        ax.axvline(prior, color="0.3", lw=1, ls="--", label=f"{plots.label('prior_mean', lang)} {prior:.1f}")
+        ax.vlines(prior, -0.8, len(t) - 0.5, color="0.3", lw=1, ls="--",
+                  label=f"{plots.label('prior_mean', lang)} {prior:.1f}")  # fmt: skip
         names = t[label].astype(str) if label else t.index.astype(str)
         ax.set_yticks(y, names)
         ax.set_xlabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))
-        ax.legend(frameon=False, fontsize=8)
+        # the intervals fill the width: the legend gets a band of its own above the first unit
+        ax.set_ylim(-0.8, len(t) + 1.2)
+        ax.legend(frameon=False, fontsize=8, loc="upper center", ncol=3, borderaxespad=0.2, columnspacing=1.2)
         return ax
 
 

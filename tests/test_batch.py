@@ -369,15 +369,15 @@ def test_fork_server_survives_a_client_that_leaves_before_the_reply(tmp_path):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(server.socket_path)
             sock.sendall((json.dumps(request) + "\n").encode())
-        # the server has read, forked, failed to reply and killed the kernel, or it died
-        deadline = time.monotonic() + 20
-        while _children(server._proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.alive()
-        assert _children(server._proc.pid) == []
+        # the server takes one connection at a time, in order: when it answers the next request, it has read
+        # the first, forked, failed to reply and killed that kernel (had it died, spawn would raise)
         reply = server.spawn(connection_file=str(tmp_path / "next.json"), cwd=str(tmp_path),
                              env={"PATH": os.environ["PATH"]})  # fmt: skip
-        assert reply["pid"] in _children(server._proc.pid)
+        assert server.alive()
+        deadline = time.monotonic() + 20  # the killed kernel is reaped soon after
+        while _children(server._proc.pid) != [reply["pid"]] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _children(server._proc.pid) == [reply["pid"]]
     finally:
         server.close()
 

@@ -169,6 +169,12 @@ def test_compare_units_and_periods(records):
     assert "quasi" in res.method
     fig, ax = plt.subplots()
     assert res.plot(ax=ax) is ax
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Odds ratio, 95% CI"]
+    fig, ax = plt.subplots()
+    coverage.compare(records, alpha=0.1).plot(ax=ax, lang="zh")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["比值比（OR）（90%置信区间）"]
+    assert ax.get_xlabel() == "比值比（OR）"
+    plt.close("all")
     with pytest.raises(ModelSpecificationError):
         coverage.compare(records.iloc[:1])
 
@@ -246,9 +252,13 @@ def test_result_plot_and_summary(records):
     assert res.plot(ax=ax) is ax
     legend = {t.get_text() for t in ax.get_legend().get_texts()}
     assert "Target" in legend and legend <= {"Target", "Above target", "Below target", "Not distinguishable from target"}
+    assert ax.get_xlabel() == "rate (%) with Wilson 95% CI"
     fig, ax = plt.subplots()
     res.plot(ax=ax, lang="zh")
     assert "目标值" in {t.get_text() for t in ax.get_legend().get_texts()}
+    fig, ax = plt.subplots()
+    coverage.vs_target(records, by=["unit", "period"], interval="exact", alpha=0.1).plot(ax=ax, lang="zh")
+    assert ax.get_xlabel() == "覆盖率（%）及精确90%置信区间"
     assert "p_adjusted" in res.summary()
     assert "<table" in res._repr_html_()
 
@@ -287,7 +297,7 @@ def test_published_rate_labels_in_either_language():
     ticks = [t.get_text() for t in ax.get_yticklabels()]
     assert all(max(len(line) for line in t.split("\n")) <= 60 for t in ticks)
     assert any("\n" in t for t in ticks)
-    assert ax.get_xlabel() == "rate (%)"
+    assert ax.get_xlabel() == "rate (%) with Wilson 95% CI"
     plt.close(fig)
 
 

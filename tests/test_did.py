@@ -177,9 +177,10 @@ def test_bad_inputs(rng):
 
 
 def test_plot_and_summary(rng):
-    r = event_study(_panel(rng), intensity="intensity", policy_year=2015)
+    r = event_study(_panel(rng), intensity="intensity", policy_year=2015, alpha=0.1)
     ax = r.plot()
     assert ax.get_xlabel().startswith("years relative")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["policy takes effect", "Estimate, 90% CI"]
     assert "Pooled DiD" in r.summary()
 
 
@@ -210,6 +211,7 @@ def test_birth_order_share_wilson_by_hand_and_published_2015_share():
     assert np.isnan(ys[list(ax.get_lines()[0].get_xdata()).index(2010)])
     assert "单独两孩 2014" in [t.get_text() for t in ax.texts]
     assert ax.get_ylabel() == "二孩占出生比例（%）"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["估计值（95%置信区间）"]
     plt.close(fig)
     with pytest.raises(ModelSpecificationError, match="order"):
         birth_order_share(toy, order="4")

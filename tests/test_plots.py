@@ -513,6 +513,11 @@ def test_ci_label_names_the_level():
     assert plots.ci_label(0.1, "en") == "90% CI" and plots.ci_label(0.005, "en") == "99.5% CI"
     with pytest.raises(ValueError, match="lang"):
         plots.ci_label(0.05, "fr")
+    assert plots.ci_label(0.05, "zh", kind="credible") == "95%可信区间"
+    assert plots.ci_label(0.2, "en", kind="credible", of="EB") == "EB, 80% credible interval"
+    assert plots.ci_label(0.05, "zh", of="估计值") == "估计值（95%置信区间）"
+    with pytest.raises(ValueError, match="kind"):
+        plots.ci_label(0.05, "en", kind="bayes")
 
 
 def test_log_axis_labels_are_plain_numbers():

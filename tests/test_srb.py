@@ -349,7 +349,57 @@ def test_plots_name_their_reference_lines(counts):
     assert entries["pooled"][-1] == f"合计 {target:.1f}"
     assert entries["given"][-1] == "Reference 106.0"
     assert f"先验均值 {shrunk.params['prior_mean_srb']:.1f}" in entries["shrunk"]
-    assert entries["estimate"] == ["Reference 105"]
+    assert sorted(entries["estimate"]) == ["Estimate, 95% CI", "Reference 105"]
+
+
+def test_plotted_intervals_state_their_level(counts):
+    """Error bars say in the legend what they are and at which level: a confidence interval for estimates and
+    ratios, a credible (posterior) interval for the empirical-Bayes SRBs."""
+    entries = {}
+    for name, res, lang in [("estimate", srb.estimate(counts.head(3), by="unit", alpha=0.1), "zh"),
+                            ("compare", srb.compare(counts.head(2), counts.iloc[2:4]), "en"),
+                            ("shrunk", srb.shrink(counts, by="unit", alpha=0.2), "zh")]:  # fmt: skip
+        fig, ax = plt.subplots()
+        res.plot(ax=ax, lang=lang)
+        entries[name] = [t.get_text() for t in ax.get_legend().get_texts()]
+        plt.close(fig)
+    assert "估计值（90%置信区间）" in entries["estimate"]
+    assert entries["compare"] == ["Estimate, 95% CI"]
+    assert "经验贝叶斯估计（80%可信区间）" in entries["shrunk"]
+
+
+def test_plot_dodged_draws_each_estimate_with_its_interval():
+    """One errorbar series per census, dodged around each birth order, at the table's estimates and bounds; the
+    rows of the other margin are left out by ``where``; two rows per point is an error naming the columns."""
+    df = pd.DataFrame({
+        "census": [2010] * 4 + [2020] * 4,
+        "residence": ["total", "total", "city", "city"] * 2,
+        "birth_order": ["1", "2"] * 4,
+        "males": [530, 640, 300, 350, 520, 560, 280, 300],
+        "females": [470, 460, 280, 250, 480, 500, 270, 290],
+    })  # fmt: skip
+    est = srb.estimate(df, by=["census", "residence", "birth_order"], reference=106)
+    fig, ax = plt.subplots()
+    est.plot_dodged("birth_order", "census", where={"residence": "total"}, order=["2", "1"],
+                    tick_labels={"1": "first"}, ax=ax, lang="zh")  # fmt: skip
+    t = est.table.set_index(["census", "residence", "birth_order"])
+    for container, census, offset in zip(ax.containers, (2010, 2020), (-0.125, 0.125), strict=True):
+        line, _, (bars,) = container.lines
+        np.testing.assert_allclose(line.get_xdata(), [0 + offset, 1 + offset])
+        np.testing.assert_allclose(line.get_ydata(), [t.loc[(census, "total", o), "srb"] for o in ("2", "1")])
+        ends = np.array([seg[:, 1] for seg in bars.get_segments()])
+        np.testing.assert_allclose(ends, [[t.loc[(census, "total", o), "lower"], t.loc[(census, "total", o), "upper"]]
+                                          for o in ("2", "1")])  # fmt: skip
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["2", "first"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == [
+        "2010（95%置信区间）", "2020（95%置信区间）", "参照值 106"]
+    plt.close(fig)
+    with pytest.raises(ModelSpecificationError, match="8 rows share their birth_order × census .first: birth_order=1, "
+                       "census=2010"):  # fmt: skip
+        est.plot_dodged("birth_order", "census")
+    with pytest.raises(ModelSpecificationError, match="'region'"):
+        est.plot_dodged("birth_order", "census", where={"region": "x"})
+    plt.close("all")
 
 
 def test_shrink_posterior_by_hand_with_given_prior():
