@@ -236,12 +236,13 @@ class SRBEstimate(Result):
         ax: Axes | None = None,
         lang: str = "en",
         width: float = 0.25,
+        proxy: bool = False,
     ) -> Axes:
         """SRB with its interval for each value of ``x`` (in ``order``; default: as in the table), one colour per
         value of ``hue`` (e.g. the census) set ``width`` apart, and the reference as a dashed line. ``where``
         (column → value) picks the rows first, e.g. ``{"residence": "total"}``; each ``x`` × ``hue`` must then be
         one row. ``tick_labels`` renames values of ``x`` on the axis. Each ``hue`` entry of the legend names the
-        interval level."""
+        interval level. ``proxy``: the counts are children aged 0 (the axis says age-0 sex ratio)."""
         t = self.table
         for col, value in (where or {}).items():
             if col not in t.columns:
@@ -259,7 +260,7 @@ class SRBEstimate(Result):
             )
         order = list(order) if order is not None else list(dict.fromkeys(t[x]))
         hues = list(dict.fromkeys(t[hue]))
-        ax = _srb_axes(ax, lang)
+        ax = _srb_axes(ax, lang, proxy=proxy)
         for i, h in enumerate(hues):
             sub = t[t[hue] == h].set_index(x).reindex(order)
             est = sub["srb"].to_numpy(float)
@@ -574,7 +575,7 @@ class Trend(Result):
                             label=plots.ci_label(self.params["alpha"], lang) if label else None)  # fmt: skip
         for i, jp in enumerate(self.params.get("joinpoints", [])):
             ax.axvline(jp, color="C3", lw=0.8, ls=":",
-                       label=("连接点" if lang == "zh" else "joinpoints") if label and i == 0 else None)  # fmt: skip
+                       label=("连接点" if lang == "zh" else "Joinpoints") if label and i == 0 else None)  # fmt: skip
         ax.set_xlabel(plots.label("year", lang))
         return _srb_axes(ax, lang)
 
