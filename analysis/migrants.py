@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 
 from analysis import plots
 from analysis.config import NATION_CODE
+from analysis.data import regions
 from analysis.exceptions import AnalysisError, DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
@@ -218,14 +219,16 @@ class BurdenResult(Result):
     region_code: str
 
     def plot(self, ax: Axes | None = None, *, lang: str = "zh") -> Axes:
-        """Stacked bars of migrant shares (%) by origin, 2010 and 2020, for the region, parent and nation."""
+        """Stacked bars of migrant shares (%) by origin, 2010 and 2020, for the region, parent and nation (named
+        in English where the registry has English names, with ``lang="en"``)."""
         ax = ax if ax is not None else plt.gca()
         t = self.table
         names = {"zh": {"same_county": "本县", "other_county": "本省其他县", "other_province": "外省",
                         "ylabel": "人户分离人口占常住人口（%）"},
                  "en": {"same_county": "same county", "other_county": "other county, same province",
                         "other_province": "other province", "ylabel": "migrants, % of residents"}}[lang]
-        xlabels = [f"{r.name_zh}\n{r.census}" for r in t.itertuples()]
+        names_shown = regions.display_names(t["region_code"], lang, fallback=t["name_zh"])
+        xlabels = [f"{name}\n{census}" for name, census in zip(names_shown, t["census"], strict=True)]
         x = np.arange(len(t))
         bottom = np.zeros(len(t))
         for i, k in enumerate(ORIGINS):
@@ -433,13 +436,14 @@ def pct(value: float, digits: int = 1) -> str:
 
 def plot_ranking(data: pd.DataFrame, *, top_n: int = 20, ax: Axes | None = None, lang: str = "zh") -> Axes:
     """Horizontal bars of the 2020 migrant share (%) of the ``top_n`` first-ranked units of :func:`subunits`,
-    with the 2010 share as a dot (codes not present in 2010 have no dot)."""
+    with the 2010 share as a dot (codes not present in 2010 have no dot). Units are named as by
+    :func:`analysis.data.regions.display_names`."""
     ax = ax if ax is not None else plt.gca()
     d = data.dropna(subset=["share_2020"]).head(top_n).iloc[::-1]
     y = np.arange(len(d))
     ax.barh(y, 100 * d["share_2020"], color="C0", label="2020")
     ax.scatter(100 * d["share_2010"], y, color="C3", zorder=3, s=14, label="2010")
-    ax.set_yticks(y, labels=d["name_zh"].tolist(), fontsize=7)
+    ax.set_yticks(y, labels=regions.display_names(d["region_code"], lang, fallback=d["name_zh"]), fontsize=7)
     ax.set_xlabel("人户分离人口占常住人口 (%)" if lang == "zh" else "migrants, % of residents")
     ax.legend(frameon=False, fontsize=8)
     return ax

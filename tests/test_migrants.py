@@ -128,6 +128,15 @@ def test_profile(census):
     assert nation.table["role"].unique().tolist() == ["region"]
     fig, ax = plt.subplots()
     assert res.plot(ax=ax, lang="en") is ax
+    # English names where the registry has them (the province, the nation); Chinese below province level
+    assert [t.get_text() for t in ax.get_xticklabels()][::2] == ["荔湾区\n2010", "广州市\n2010", "China\n2010"]
+    fig, ax = plt.subplots()
+    migrants.profile("440100", census).plot(ax=ax, lang="zh")
+    assert [t.get_text() for t in ax.get_xticklabels()][::2] == ["广州市\n2010", "广东省\n2010", "全国\n2010"]
+    fig, ax = plt.subplots()
+    migrants.profile("440100", census).plot(ax=ax, lang="en")
+    assert [t.get_text() for t in ax.get_xticklabels()][2] == "Guangdong\n2010"
+    plt.close("all")
     with pytest.raises(AnalysisError):
         migrants.profile("999999", census)
     text = migrants.describe_profile(res)
@@ -146,6 +155,12 @@ def test_plot_ranking(census):
     fig, ax = plt.subplots()
     assert migrants.plot_ranking(sub, top_n=1, ax=ax) is ax
     assert len(ax.patches) == 1
+    fig, ax = plt.subplots()
+    nation_sub = migrants.subunits("000000", census)
+    migrants.plot_ranking(nation_sub, ax=ax, lang="en")
+    shown = [t.get_text() for t in ax.get_yticklabels()][::-1]
+    assert "Guangdong" in shown and "广东省" not in shown and len(shown) == nation_sub["share_2020"].notna().sum()
+    plt.close("all")
 
 
 def test_sex_ratio_relation_matches_statsmodels(census):

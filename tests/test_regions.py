@@ -253,3 +253,16 @@ def test_every_name_resolves_to_itself_or_is_reported_ambiguous(table):
             t = table.set_index("code")
             assert regions.normalize_name(name) in regions.names_of(found), (code, name, found)
             assert t.at[found, "in_2020"] or t.at[found, "level"] == "province", (code, name, found)
+
+
+def test_display_names_english_where_known():
+    """English for the nation and provinces, Chinese below (no English names there), the fallback for a code the
+    registry does not hold; a wrong language or a fallback of another length is an error."""
+    assert regions.display_names(["000000", "440000", "440300"], "en") == ["China", "Guangdong", "深圳市"]
+    assert regions.display_names(["440000", "440300"]) == ["广东省", "深圳市"]
+    assert regions.display_names(["990000", "440000"], "en", fallback=["自定义", "x"]) == ["自定义", "Guangdong"]
+    assert regions.display_names(["990000"], "en") == ["990000"]
+    with pytest.raises(AnalysisError, match="lang"):
+        regions.display_names(["440000"], "fr")
+    with pytest.raises(AnalysisError, match="2 codes but 1 fallback"):
+        regions.display_names(["440000", "440300"], fallback=["a"])

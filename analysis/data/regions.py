@@ -21,6 +21,7 @@ import functools
 import numbers
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ __all__ = [
     "children",
     "close_matches",
     "describe",
+    "display_names",
     "lookup",
     "names_of",
     "normalize_name",
@@ -475,6 +477,20 @@ def describe(code: str | int | Region) -> str:
 def names_of(code: str | int | Region) -> frozenset[str]:
     """Normalised names a region answers to (name, short name, English names, 2010 name)."""
     return _registry().names_of(lookup(code).code)
+
+
+def display_names(codes: Iterable[object], lang: str = "zh", *, fallback: Iterable[str] | None = None) -> list[str]:
+    """Names to show for region ``codes`` (:meth:`Region.name`): Chinese, or with ``lang="en"`` the English name
+    where the registry has one (nation and provinces) and the Chinese name below. A code the registry does not
+    hold gets the ``fallback`` name at the same position (e.g. the table's own ``name_zh``), else the code."""
+    if lang not in ("zh", "en"):
+        raise AnalysisError(f"lang must be 'zh' or 'en', got {lang!r}")
+    reg = _registry()
+    codes = [str(c) for c in codes]
+    backup = list(fallback) if fallback is not None else codes
+    if len(backup) != len(codes):
+        raise AnalysisError(f"display_names: {len(codes)} codes but {len(backup)} fallback names")
+    return [reg.region(c).name(lang) if c in reg.table.index else str(b) for c, b in zip(codes, backup, strict=True)]
 
 
 def parent(code: str | int | Region) -> Region | None:
