@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from analysis import plots, srb
+from analysis.data import regions
 from analysis.exceptions import DataValidationError
 from analysis.results import Result
 
@@ -45,7 +46,7 @@ class CensusComparison(Result):
 
     def plot(self, ax: Axes | None = None, *, lang: Literal["zh", "en"] = "en") -> Axes:
         """Each region's reported SRBs (diamonds) beside its census age-0 sex ratios with their intervals, one
-        colour per census year; regions as rows."""
+        colour per census year; regions as rows (named by :func:`analysis.data.regions.display_names`)."""
         import matplotlib.pyplot as plt
 
         ax = ax if ax is not None else plt.gca()
@@ -54,19 +55,20 @@ class CensusComparison(Result):
         census = t[t["source"].str.startswith("census")]
         years = sorted(census["year"].dropna().unique())
         zh = lang == "zh"
+        ci = plots.ci_label(self.params["alpha"], lang)
         for k, year in enumerate(years):
             c = census[census["year"] == year]
             ypos = np.array([units.index(code) for code in c["region_code"]]) + 0.15 * (k - (len(years) - 1) / 2)
-            ci = plots.ci_label(self.params["alpha"], lang)
             ax.errorbar(c["value"], ypos, xerr=[c["value"] - c["lower"], c["upper"] - c["value"]], fmt="o",
                         color=f"C{k}", capsize=2, label=f"{year}年普查0岁人口性别比（代理指标；{ci}）" if zh
                         else f"census {year} age-0 sex ratio (proxy), {ci}")  # fmt: skip
         rep = t[t["source"].str.startswith("report")]
         ax.scatter(rep["value"], [units.index(code) for code in rep["region_code"]], marker="D", s=36, color="C3",
                    zorder=3, label="报告值" if zh else "reported")  # fmt: skip
-        names = t.drop_duplicates("region_code").set_index("region_code")["region"]
-        ax.set_yticks(range(len(units)), [f"{names[code]}（{code}）" if zh else f"{names[code]} ({code})"
-                                          for code in units])  # fmt: skip
+        zh_names = t.drop_duplicates("region_code").set_index("region_code")["region"]
+        names = regions.display_names(units, lang, fallback=[zh_names[code] for code in units])
+        ax.set_yticks(range(len(units)), [f"{name}（{code}）" if zh else f"{name} ({code})"
+                                          for name, code in zip(names, units, strict=True)])  # fmt: skip
         ax.set_ylim(len(units) - 0.5, -0.5)  # first region on top
         ax.set_xlabel(plots.label("srb", lang))
         ax.legend(frameon=False, fontsize=8)
@@ -86,12 +88,11 @@ def compare_with_census(
     :func:`analysis.extract.extract_report`), and the census values of the same regions.
 
     ``census``: rows of the ``county_census`` table (census, region_code, population, age0_males, age0_females,
-    birth_rate), or None where the census could not be read (the reported rows only). The year of a statement is the first four digits of its period (empty if it has none). The
-    age-0 sex ratio gets a Wilson score (1 − ``alpha``) interval; census rows without age-0 counts, or without a
-    birth rate, give no row for that indicator. Region names come from the region registry.
+    birth_rate), or None where the census could not be read (the reported rows only). The year of a statement
+    is the first four digits of its period (empty if it has none). The age-0 sex ratio gets a Wilson score
+    (1 − ``alpha``) interval; census rows without age-0 counts, or without a birth rate, give no row for that
+    indicator. Region names (``region``, Chinese) come from the region registry.
     """
-    from analysis.data import regions
-
     _require(indicators, _INDICATOR_COLUMNS, "the indicator table")
     if census is None:
         census = pd.DataFrame(columns=list(_CENSUS_COLUMNS))
