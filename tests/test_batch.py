@@ -168,7 +168,7 @@ def test_index_contents(batch):
         for name in ("ok", "raises", "mutates"):
             assert f'href="{code}/{name}.html"' in html
             assert f'href="{code}/{name}.ipynb"' in html
-        assert f'<img class="thumb" src="{code}/ok/curve.png"' in html
+        assert f'<img class="thumb" src="{code}/ok/curve.png" alt="curve" loading="lazy" decoding="async">' in html
         assert f'href="{code}/ok/summary.csv"' in html
     assert "广州市" in html and "深圳市" in html
     assert '<td class="ok">8</td><td class="failed">1</td>' in html
