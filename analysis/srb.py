@@ -1123,9 +1123,9 @@ class Shrinkage(Result):
         names = t[label].astype(str) if label else t.index.astype(str)
         ax.set_yticks(y, names)
         ax.set_xlabel(plots.label("age0_sex_ratio" if proxy else "srb", lang))
-        # the intervals fill the width: the legend gets a band of its own above the first unit
-        ax.set_ylim(-0.8, len(t) + 1.2)
-        ax.legend(frameon=False, fontsize=8, loc="upper center", ncol=3, borderaxespad=0.2, columnspacing=1.2)
+        # the intervals fill the width: the legend gets a band of its own (a row per entry) above the first unit
+        ax.set_ylim(-0.8, len(t) + 3.2)
+        ax.legend(frameon=False, fontsize=8, loc="upper left", borderaxespad=0.2)
         return ax
 
 
