@@ -22,3 +22,25 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(20261124)
+
+
+@pytest.fixture
+def journal_width():
+    """``check(folder)``: every PNG a notebook wrote is at most a double journal column wide (7.2 in, with the
+    0.03-in margins of a tight bounding box), so its 8-pt text keeps its size when placed in a paper. Returns
+    the number of figures checked."""
+    from PIL import Image
+
+    from analysis.plots import DOUBLE_COLUMN
+
+    def check(folder) -> int:
+        from pathlib import Path
+
+        pngs = sorted(Path(folder).rglob("*.png"))
+        for png in pngs:
+            with Image.open(png) as im:
+                inches = im.size[0] / im.info["dpi"][0]
+            assert inches <= DOUBLE_COLUMN + 0.1, f"{png.name} is {inches:.2f} in wide"
+        return len(pngs)
+
+    return check

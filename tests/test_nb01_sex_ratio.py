@@ -54,8 +54,9 @@ def test_notebook_saved_clean_with_parameters_cell():
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
 
 
-def test_province_run(tmp_path):
+def test_province_run(tmp_path, journal_width):
     out, text = _run(tmp_path, region=44, lang="en", n_permutations=19)
+    assert journal_width(out) == 3
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
     assert params["params"]["region"] == "440000"
     for stem in ("srb_by_order_residence", "province_among_provinces_funnel", "counties_funnel_shrinkage"):
@@ -87,8 +88,9 @@ def test_county_run(tmp_path):
     assert json.loads((out / "parameters.json").read_text(encoding="utf-8"))["figure_formats"] == ["png"]
 
 
-def test_nation_run(tmp_path):
+def test_nation_run(tmp_path, journal_width):
     out, text = _run(tmp_path, lang="en", n_permutations=59)
+    assert journal_width(out) == 3
     census = pd.read_csv(out / "national_census_srb.csv", encoding="utf-8-sig")
     assert round(census.set_index("census").loc[2020, "srb"], 2) == 112.28
     assert "112.3" in text and "joinpoint" in text

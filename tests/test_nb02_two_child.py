@@ -37,8 +37,9 @@ def test_notebook_saved_without_outputs_and_with_parameters_cell():
     assert all(not c.outputs and c.execution_count is None for c in code)
 
 
-def test_nation_end_to_end(tmp_path):
+def test_nation_end_to_end(tmp_path, journal_width):
     out = _run(tmp_path, bootstrap=99, lang="en")
+    assert journal_width(out) == 6
     assert "Pooled DiD" in _markdown(tmp_path) and "合并双重差分" not in _markdown(tmp_path)
     assert "- **universal two-child 2016**, level change from 2016:" in _markdown(tmp_path)
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
