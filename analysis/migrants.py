@@ -64,6 +64,8 @@ CAVEAT_DEFINITIONS = (
     "districts 'same county' means the city's urban districts; 2020 yearbook 户口登记地在外乡镇街道人口) — see "
     "data/README.md; read the 2010 → 2020 change as indicative."
 )
+#: The axis label of a migrant share.
+_SHARE_LABEL = {"zh": "人户分离人口占常住人口（%）", "en": "migrants, % of residents"}
 #: The caveats in Chinese (``CAVEATS_ZH[CAVEAT_ECOLOGICAL]``), for text in the notebook's language.
 CAVEATS_ZH = {
     CAVEAT_ECOLOGICAL: "这是地区之间的生态学关联，并非个体层面的效应；0 岁人口性别比只是出生性别比的代理指标（还受婴儿死亡率差异、"
@@ -224,9 +226,9 @@ class BurdenResult(Result):
         ax = ax if ax is not None else plt.gca()
         t = self.table
         names = {"zh": {"same_county": "本县", "other_county": "本省其他县", "other_province": "外省",
-                        "ylabel": "人户分离人口占常住人口（%）"},
+                        "ylabel": _SHARE_LABEL["zh"]},
                  "en": {"same_county": "same county", "other_county": "other county, same province",
-                        "other_province": "other province", "ylabel": "migrants, % of residents"}}[lang]
+                        "other_province": "other province", "ylabel": _SHARE_LABEL["en"]}}[lang]
         names_shown = regions.display_names(t["region_code"], lang, fallback=t["name_zh"])
         xlabels = [f"{name}\n{census}" for name, census in zip(names_shown, t["census"], strict=True)]
         x = np.arange(len(t))
@@ -304,7 +306,7 @@ class SexRatioRelationResult(Result):
         ax.fill_between(grid["share_pct"], grid["lower"], grid["upper"], color="C3", alpha=0.2, linewidth=0,
                         label=plots.ci_label(self.params["alpha"], lang))  # fmt: skip
         ax.axhline(reference, color="0.5", lw=0.8, ls=":", label=f"{plots.label('reference', lang)} {reference:g}")
-        ax.set_xlabel("人户分离人口占常住人口（%）" if zh else "migrants, % of residents")
+        ax.set_xlabel(_SHARE_LABEL[lang])
         ax.set_ylabel(plots.label("age0_sex_ratio", lang))
         ax.set_ylim(max(80, float(np.nanpercentile(d["sex_ratio"], 0.5)) - 5),
                     float(np.nanpercentile(d["sex_ratio"], 99.5)) + 5)
@@ -403,7 +405,10 @@ def describe_profile(result: BurdenResult, *, lang: str = "en") -> str:
     now, then = get("region", 2020), get("region", 2010)
     if now is None:
         now, then = then, None
-    name, year = now["name_zh"], now["census"]
+    year = now["census"]
+    shown = dict(zip(t["region_code"], regions.display_names(t["region_code"], lang, fallback=t["name_zh"]),
+                     strict=True))  # fmt: skip
+    name = shown[now["region_code"]]
     if zh:
         text = [f"{year} 年，{name} {count(now['population'])}常住人口中有 **{pct(now['share'])}**"
                 f"（{count(now['migrants'])}人）居住在户口登记地以外的乡镇街道：户口在本县（市、区）其他乡镇街道的占常住人口 "
@@ -425,7 +430,7 @@ def describe_profile(result: BurdenResult, *, lang: str = "en") -> str:
         if r is not None:
             named = label_zh if r["name_zh"] == label_zh else f"{label_zh}（{r['name_zh']}）"
             text.append(f"对比：{named} {year} 年为 {pct(r['share'])}。" if zh else
-                        f"For comparison, {label} ({r['name_zh']}): {pct(r['share'])} in {year}.")
+                        f"For comparison, {label} ({shown[r['region_code']]}): {pct(r['share'])} in {year}.")
     return ("" if zh else " ").join(text)
 
 
@@ -444,6 +449,6 @@ def plot_ranking(data: pd.DataFrame, *, top_n: int = 20, ax: Axes | None = None,
     ax.barh(y, 100 * d["share_2020"], color="C0", label="2020")
     ax.scatter(100 * d["share_2010"], y, color="C3", zorder=3, s=14, label="2010")
     ax.set_yticks(y, labels=regions.display_names(d["region_code"], lang, fallback=d["name_zh"]), fontsize=7)
-    ax.set_xlabel("人户分离人口占常住人口 (%)" if lang == "zh" else "migrants, % of residents")
+    ax.set_xlabel(_SHARE_LABEL[lang])
     ax.legend(frameon=False, fontsize=8)
     return ax

@@ -142,6 +142,7 @@ def test_profile(census):
     text = migrants.describe_profile(res)
     now = res.table[(res.table["role"] == "region") & (res.table["census"] == 2020)].iloc[0]
     assert f"{100 * now['share']:.1f}%" in text and "2010" in text
+    assert "its parent region (广州市)" in text and "the nation (China)" in text  # English names where known
     zh = migrants.describe_profile(res, lang="zh")
     then = res.table[(res.table["role"] == "region") & (res.table["census"] == 2010)].iloc[0]
     parent = res.table[(res.table["role"] == "parent") & (res.table["census"] == 2020)].iloc[0]
