@@ -44,7 +44,7 @@ from analysis.binomial import (
     validate_counts,
 )
 from analysis.exceptions import DataValidationError, ModelSpecificationError
-from analysis.plots import ci_label
+from analysis.plots import DOUBLE_COLUMN, ci_label, wrap_label
 from analysis.plots import label as label_text
 from analysis.results import Result
 
@@ -161,24 +161,32 @@ class VsTargetResult(Result):
     alpha: float
     correction: str
 
+    def unit_names(self, label: str | None = None) -> list[str]:
+        """One name per row of ``table``: the column ``label``, or else the ``by`` keys joined with " · "
+        ("婚育证明核验 · 街道1 · 2018"), or else the column "unit", or else the row number from 1."""
+        t = self.table
+        keys = [label] if label else self.params.get("by") or (["unit"] if "unit" in t.columns else [])
+        if not keys:
+            return [str(i + 1) for i in range(len(t))]
+        return t[keys].astype(str).agg(" · ".join, axis=1).tolist()
+
+    def figsize(self, label: str | None = None, *, width: float = DOUBLE_COLUMN, wrap: int = 40) -> tuple[float, float]:
+        """(width, height) in inches for :meth:`plot` with the same ``label`` and ``wrap``: 0.16 in per line of
+        the wrapped names plus 0.1 in between rates and 0.8 in for the axis and its label."""
+        lines = sum(len(wrap_label(name, wrap).split("\n")) for name in self.unit_names(label))
+        return (width, 0.8 + 0.16 * lines + 0.1 * len(self.table))
+
     def plot(
-        self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en", wrap: int | None = 60
+        self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en", wrap: int | None = 40
     ) -> Axes:
         """Dot-and-interval plot of each rate (in %) with its interval and target (black tick), coloured by
-        verdict; ``label`` names the column used for the unit labels, wrapped at ``wrap`` characters."""
-        import textwrap
-
+        verdict. Units are named by :meth:`unit_names` (``label``), wrapped at ``wrap`` columns (a Chinese
+        character counts two; :func:`analysis.plots.wrap_label`)."""
         ax = ax if ax is not None else plt.gca()
         t = self.table.reset_index(drop=True)
-        keys = self.params.get("by") or (["unit"] if "unit" in t.columns else [])
-        if label:
-            names = t[label].astype(str).tolist()
-        elif keys:
-            names = t[keys].astype(str).agg(" ".join, axis=1).tolist()
-        else:
-            names = [str(i + 1) for i in range(len(t))]
+        names = self.unit_names(label)
         if wrap:
-            names = [textwrap.fill(n, wrap) for n in names]
+            names = [wrap_label(n, wrap) for n in names]
         colours = {"above": "C2", "below": "C3", "not distinguishable": "0.5"}
         ypos = np.arange(len(t))[::-1]
         for verdict, colour in colours.items():
@@ -711,32 +719,36 @@ def period_zh(period: str) -> str:
 
 
 def rate_labels(rates: pd.DataFrame, *, lang: str = "en") -> pd.Series:
-    """One label per published rate (rows of :func:`published_rates`): place, reference period and
-    indicator in ``lang`` ("zh" or "en")."""
+    """One label per published rate (rows of :func:`published_rates`): place, reference period, indicator
+    in ``lang`` ("zh" or "en") and, where printed, the denominator ("· n = 205,990"; it also tells apart two
+    papers' rates that share place, period and wording)."""
     if lang == "zh":
-        return rates["geo_zh"] + " " + rates["reference_period_zh"] + " · " + rates["indicator_zh"]
-    return rates["geo_en"] + " " + rates["reference_period"] + " · " + rates["indicator_en"]
+        text = rates["geo_zh"] + " " + rates["reference_period_zh"] + " · " + rates["indicator_zh"]
+    else:
+        text = rates["geo_en"] + " " + rates["reference_period"] + " · " + rates["indicator_en"]
+    n = rates["eligible"].map(lambda v: "" if pd.isna(v) else f" · n = {int(v):,}")
+    return text + n
 
 
-def describe_vs_target(result: VsTargetResult, *, name: str = "unit", lang: str = "en") -> str:
-    """Markdown sentence counting verdicts and naming the units that fall short (from ``result.table``), in
-    English or (``lang="zh"``) Chinese."""
-    t = result.table
+def describe_vs_target(result: VsTargetResult, *, name: str | None = None, lang: str = "en") -> str:
+    """Markdown sentence counting verdicts and naming the units that fall short (from ``result.table``; named
+    by :meth:`VsTargetResult.unit_names` of ``name``), in English or (``lang="zh"``) Chinese."""
+    t = result.table.assign(_name=result.unit_names(name))
     counts = t["verdict"].value_counts()
     p = result.params
     above, below_n, same = counts.get("above", 0), counts.get("below", 0), counts.get("not distinguishable", 0)
-    below = t[t["verdict"] == "below"].sort_values("gap_pp").head(10) if name in t.columns else t.iloc[:0]
+    below = t[t["verdict"] == "below"].sort_values("gap_pp").head(10)
     more = below_n > 10
     if lang == "zh":
         head = (f"与目标比较的 {len(t)} 个比率（精确二项检验，{_ALTERNATIVES_ZH.get(p['alternative'], p['alternative'])}，"
                 f"{_CORRECTION_NAMES_ZH.get(p['correction'], p['correction'])}，α = {p['alpha']:g}）中：**{above} 个高于目标**，"
                 f"**{below_n} 个低于目标**，{same} 个与目标无显著差异。")
         lead, sep, tail = "未达目标：", "；", ("；……" if more else "") + "。"
-        items = [f"{r[name]}（{100 * r['rate']:.1f}%，目标 {100 * r['target']:.1f}%）" for _, r in below.iterrows()]
+        items = [f"{r['_name']}（{100 * r['rate']:.1f}%，目标 {100 * r['target']:.1f}%）" for _, r in below.iterrows()]
     else:
         head = (f"Of {len(t)} rate(s) tested against their target (exact binomial, {p['alternative']}, "
                 f"{_CORRECTION_NAMES.get(p['correction'], p['correction'])} adjustment, α = {p['alpha']:g}): "
                 f"**{above} above**, **{below_n} below**, {same} not distinguishable from the target.")
         lead, sep, tail = " Falling short: ", "; ", ("; …" if more else "") + "."
-        items = [f"{r[name]} ({100 * r['rate']:.1f}% vs {100 * r['target']:.1f}%)" for _, r in below.iterrows()]
+        items = [f"{r['_name']} ({100 * r['rate']:.1f}% vs {100 * r['target']:.1f}%)" for _, r in below.iterrows()]
     return head + (lead + sep.join(items) + tail if items else "")

@@ -32,6 +32,7 @@ import importlib.util
 import io
 import logging
 import os
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +68,7 @@ __all__ = [
     "register_cjk_font",
     "save_figure",
     "set_theme",
+    "wrap_label",
 ]
 
 _log = logging.getLogger(__name__)
@@ -594,6 +596,51 @@ def label(key: str, lang: Literal["zh", "en"] | None = None) -> str:
     except KeyError:
         raise KeyError(f"unknown label key {key!r}; known keys: {', '.join(label_keys())}") from None
     return zh if lang == "zh" else en
+
+
+_CLOSING = set("）」』》〉】〕，。、；：！？%)]},.;:!?")
+_OPENING = set("（「『《〈【〔([{")
+
+
+def _columns(text: str) -> int:
+    """Display width of ``text``: a wide (Chinese, full-width) character counts two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+_GLUE = "\x00"  # stands for a space that must not break a line while wrap_label works
+
+
+def _latin(char: str) -> bool:
+    return not char.isspace() and _columns(char) == 1
+
+
+def wrap_label(text: str, width: int = 40) -> str:
+    """``text`` broken into lines of at most ``width`` columns, a Chinese or full-width character counting
+    two (it is about twice as wide as a Latin letter). Latin text breaks at spaces, Chinese between
+    characters but never before closing or after opening punctuation; "n = 205,990" stays on one line, a
+    word longer than a line stays whole, and existing line breaks are kept."""
+    if width < 2:
+        raise ValueError(f"width must be at least 2 columns, got {width}")
+    out = []
+    for part in text.split("\n"):
+        tokens: list[str] = []
+        for char in part.replace(" = ", _GLUE + "=" + _GLUE):
+            if tokens and not char.isspace() and (
+                char in _CLOSING or tokens[-1][-1] in _OPENING or (_latin(char) and _latin(tokens[-1][-1]))
+            ):
+                tokens[-1] += char  # a Latin word grows; punctuation sticks to what it opens or closes
+            else:
+                tokens.append(char)
+        lines, line = [], ""
+        for tok in tokens:
+            if line.strip() and not tok.isspace() and _columns(line + tok) > width:
+                lines.append(line.rstrip())
+                line = tok
+            elif line or not tok.isspace():
+                line += tok
+        lines.append(line.rstrip())
+        out.append("\n".join(lines).replace(_GLUE, " "))
+    return "\n".join(out)
 
 
 def ci_label(

@@ -3,6 +3,8 @@ intervals, multipletests, GLM) and hand computations. Synthetic data are seeded 
 
 from __future__ import annotations
 
+import unicodedata
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -283,21 +285,36 @@ def test_published_rate_labels_in_either_language():
     columns; long labels wrap on the plot's axis, not in the table."""
     rates = coverage.published_rates()
     zh = coverage.rate_labels(rates, lang="zh")
-    assert not zh.str.contains("[A-Za-z]").any(), zh[zh.str.contains("[A-Za-z]")].tolist()
+    words = zh.str.replace(r" · n = [\d,]+$", "", regex=True)
+    assert not words.str.contains("[A-Za-z]").any(), zh[words.str.contains("[A-Za-z]")].tolist()
+    # the printed denominator ends a label where there is one, and tells apart the two 2015 national rates
+    # worded alike in Chinese (尹勤 & 徐千里 2018, n = 205,990; Qian et al. 2018, n = 112,782)
+    assert "全国 2015 · 健康档案建立比例 · n = 205,990" in set(zh)
+    assert "全国 2015 · 健康档案建立比例 · n = 112,782" in set(zh)
+    assert zh[rates["eligible"].isna()].str.contains(" n = ").sum() == 0
+    tested_zh = zh[rates["eligible"].notna() & ~rates["complement"]]
+    assert tested_zh.is_unique, tested_zh[tested_zh.duplicated()].tolist()
     assert coverage.period_zh("2018 (as of 2018-09-30)") == "2018（截至2018-09-30）"
     assert coverage.period_zh("2014-2017 pooled") == "2014-2017 合并"
     assert coverage.period_zh("2016-05/2017-05") == "2016-05/2017-05"
     en = coverage.rate_labels(rates, lang="en")
-    assert en[0] == f"{rates['geo_en'][0]} {rates['reference_period'][0]} · {rates['indicator_en'][0]}"
+    assert en[0] == f"{rates['geo_en'][0]} {rates['reference_period'][0]} · {rates['indicator_en'][0]}"  # no n
     assert not en.str.contains("\n").any()
     tested = rates[rates["eligible"].notna() & ~rates["complement"]].assign(label=en, target=0.85)
     res = coverage.vs_target(tested[["label", "served", "eligible", "target"]])
     fig, ax = plt.subplots()
     res.plot(ax=ax, label="label", lang="en")
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert all(max(len(line) for line in t.split("\n")) <= 60 for t in ticks)
+    assert all(max(len(line) for line in t.split("\n")) <= 40 for t in ticks)
     assert any("\n" in t for t in ticks)
     assert ax.get_xlabel() == "rate (%) with Wilson 95% CI"
+    # Chinese labels wrap by width: a character counts two columns
+    fig, ax = plt.subplots()
+    coverage.vs_target(tested[["served", "eligible", "target"]].assign(label=tested_zh)).plot(ax=ax, label="label")
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert "全国 2014-2017 合并 · 健康档案建档率 ·\nn = 539,926" in ticks
+    width = lambda line: sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)  # noqa: E731
+    assert all(max(map(width, t.split("\n"))) <= 40 for t in ticks)
     plt.close(fig)
 
 
@@ -321,6 +338,16 @@ def test_adjust_within_service_and_describe(records):
     assert row["verdict"] == "below"
     assert f"U00 ({100 * row['rate']:.1f}% vs 85.0%)" in coverage.describe_vs_target(res, name="unit")
     assert f"未达目标：U00（{100 * row['rate']:.1f}%，目标 85.0%）" in coverage.describe_vs_target(res, name="unit", lang="zh")
+    # by several keys, units are named by all of them (a unit measured in two periods is named twice, apart)
+    res = coverage.vs_target(short, by=["unit", "period"], alternative="two-sided")
+    periods = sorted(short.loc[short["unit"] == "U00", "period"].unique())
+    assert len(periods) >= 2
+    text = coverage.describe_vs_target(res)
+    assert all(f"U00 · {period} (" in text for period in periods), text
+    fig, ax = plt.subplots()
+    res.plot(ax=ax)
+    assert [t.get_text() for t in ax.get_yticklabels()] == res.unit_names()
+    assert res.unit_names("unit")[:2] == res.table["unit"].astype(str).tolist()[:2]
 
 
 def _write_records_csv(path, rng, *, encoding="gbk"):

@@ -41,8 +41,9 @@ def test_saved_without_outputs_and_parameters_tagged():
 
 
 @pytest.mark.parametrize("region", ["000000", "44"])
-def test_published_aggregates(tmp_path, region):
+def test_published_aggregates(tmp_path, region, journal_width):
     out_dir, md = _run(tmp_path, region=region, lang="en")
+    assert journal_width(out_dir) == 4
     params = json.loads((out_dir / "parameters.json").read_text(encoding="utf-8"))
     assert params["params"]["region"] == ("000000" if region == "000000" else "440000")
     burden = pd.read_csv(out_dir / "migrant_burden.csv", dtype={"region_code": str})
@@ -61,7 +62,7 @@ def test_published_aggregates(tmp_path, region):
         assert set(ranks["province_code"]) == {"440000"}
 
 
-def test_county_with_user_records(tmp_path, rng):
+def test_county_with_user_records(tmp_path, rng, journal_width):
     """Tianhe district (440106) with synthetic seeded records for 6 units × 2 periods (not real data)."""
     rows = []
     for period in (2018, 2019):
@@ -78,3 +79,6 @@ def test_county_with_user_records(tmp_path, rng):
     assert len(vt) == 12
     assert (out_dir / "funnel_1.png").exists() and (out_dir / "funnel_1.csv").exists()
     assert not (out_dir / "min_n_table.csv").exists()
+    assert journal_width(out_dir) >= 2
+    # each rate is named by service, unit and period (the unit alone would name 街道1 twice)
+    assert md.count("婚育证明核验 · 街道") == (vt["verdict"] == "below").sum() > 0

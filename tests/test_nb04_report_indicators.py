@@ -11,7 +11,7 @@ import papermill as pm
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR, ROOT
 
 
-def test_notebook_04_runs_with_papermill(tmp_path):
+def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     out_dir = tmp_path / "out"
     pm.execute_notebook(
         str(NOTEBOOKS_DIR / "04_report_indicators.ipynb"), str(tmp_path / "run.ipynb"),
@@ -31,3 +31,4 @@ def test_notebook_04_runs_with_papermill(tmp_path):
     assert len(srb_census) == 6  # 3 regions x 2 censuses, each with an interval around the estimate
     assert ((srb_census["lower"] < srb_census["value"]) & (srb_census["value"] < srb_census["upper"])).all()
     assert (out_dir / "reported_srb_vs_census.png").exists()
+    assert journal_width(out_dir) == 1

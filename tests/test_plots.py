@@ -508,6 +508,21 @@ def test_font_cache_is_keyed_by_content_not_path(tmp_path, monkeypatch):
     assert built == [a, b]
 
 
+def test_wrap_label_counts_chinese_characters_twice():
+    """Hand-made cases: a Chinese character is two columns, so 10 of them fill a 20-column line."""
+    assert plots.wrap_label("一二三四五六七八九十甲乙", 20) == "一二三四五六七八九十\n甲乙"
+    assert plots.wrap_label("one two three four", 9) == "one two\nthree\nfour"
+    # closing punctuation stays with what it closes, opening punctuation with what it opens
+    assert plots.wrap_label("一二三四（五六）", 10) == "一二三四\n（五六）"
+    assert plots.wrap_label("一二三四五六七（八九）", 16) == "一二三四五六七\n（八九）"
+    # an equation stays whole; a word longer than a line is not cut; spaces at line ends go
+    assert plots.wrap_label("label n = 539,926", 10) == "label\nn = 539,926"
+    assert plots.wrap_label("  supercalifragilistic  word ", 5) == "supercalifragilistic\nword"
+    assert plots.wrap_label("a b\nc d", 80) == "a b\nc d"
+    with pytest.raises(ValueError, match="width"):
+        plots.wrap_label("x", 1)
+
+
 def test_ci_label_names_the_level():
     assert plots.ci_label(0.05, "zh") == "95%置信区间" == plots.label("ci95", "zh")
     assert plots.ci_label(0.1, "en") == "90% CI" and plots.ci_label(0.005, "en") == "99.5% CI"
