@@ -87,8 +87,9 @@ class BirthOrderShareResult(Result):
 
     def plot(self, ax: Axes | None = None, *, lang: str = "en", policies: Mapping[Any, str] | None = None) -> Axes:
         """Share (%) by year with its interval; the line is broken where a year is missing. ``policies`` maps
-        dates or years to labels, drawn as vertical lines labelled on their left, where a share that rises after
-        a policy leaves room (:func:`analysis.plots.policy_lines`)."""
+        dates or years to labels, drawn as vertical lines labelled on their left (where a share that rises after
+        a policy leaves room), at the top or the bottom, where they cover less of the data
+        (:func:`analysis.plots.policy_lines`)."""
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
 
@@ -98,9 +99,9 @@ class BirthOrderShareResult(Result):
         ax.errorbar(t.index, 100 * t["share"], yerr=[100 * (t["share"] - t["lower"]), 100 * (t["upper"] - t["share"])],
                     fmt="o-", capsize=2, ms=4, color="C0",
                     label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
-        ax.legend(frameon=False, fontsize=8)
         if policies:
             plots.policy_lines(ax, list(policies), list(policies.values()), color="C3", side="left")
+        ax.legend(frameon=False, fontsize=8)  # after the policy labels, so that it avoids them
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(plots.label("year", lang))
         en, zh = _ORDER_NAMES[self.params["order"]]

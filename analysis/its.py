@@ -138,9 +138,13 @@ class ITSResult(Result):
             params={"start": start, "end": end, "alpha": alpha, "n_sim": n_sim, "seed": seed},
         )
 
-    def plot(self, ax: Axes | None = None, *, lang: str = "en", labels: dict[str, str] | None = None) -> Axes:
+    def plot(
+        self, ax: Axes | None = None, *, lang: str = "en", labels: dict[str, str] | None = None, legend: bool = True
+    ) -> Axes:
         """Observed (points), fitted (line), counterfactual with its band, interruption lines labelled with
-        their names, or with ``labels[name]`` (e.g. ``{"universal_2016": "全面两孩 2016"}``)."""
+        their names, or with ``labels[name]`` (e.g. ``{"universal_2016": "全面两孩 2016"}``), at the top or the
+        bottom, where they cover less of the data (:func:`analysis.plots.policy_lines`). ``legend=False`` leaves
+        the legend out, e.g. for one legend shared by several panels (``fig.legend``)."""
         import matplotlib.pyplot as plt
 
         ax = ax if ax is not None else plt.gca()
@@ -152,15 +156,14 @@ class ITSResult(Result):
         ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label="反事实" if zh else "counterfactual")
         ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "fitted")
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")
-        for name, when in self.params["first_affected"].items():
-            ax.axvline(when, color="C3", lw=0.8, ls=":")
-            ax.annotate((labels or {}).get(name, name), (when, 0.02), xycoords=("data", "axes fraction"), rotation=90, va="bottom",
-                        ha="right", fontsize="x-small", color="C3")
+        names = self.params["first_affected"]
+        plots.policy_lines(ax, list(names.values()), [(labels or {}).get(n, n) for n in names], color="C3", side="left")
         if self.params["frequency"] == "annual":
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(self.params["date"])
         ax.set_ylabel(self.params["outcome"])
-        ax.legend(frameon=False, fontsize="small")
+        if legend:
+            ax.legend(frameon=False, fontsize="small")
         return ax
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from adjustText import adjust_text
 from matplotlib import font_manager, ticker
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
@@ -960,16 +961,20 @@ def policy_lines(
     color: str = "0.35",
     linestyle: str = ":",
     side: Literal["right", "left"] = "right",
+    where: Literal["top", "bottom", "auto"] = "auto",
     **kwargs: Any,
 ) -> Axes:
-    """Vertical lines at policy dates, labelled along the top of the axes, on the ``side`` of each line
-    where the data leave room.
+    """Vertical lines at policy dates, each labelled along the line on its ``side``, at the top or bottom of
+    the axes: ``where="auto"`` takes the end where the label covers fewer of the points and lines already
+    drawn (the top on a tie), so call it after plotting the data.
 
     ``dates`` may be dates (``"2016-01-01"``, datetime, Timestamp) or numbers. On a date axis dates
     are drawn as dates; on a numeric (year) axis they become decimal years (2016-01-01 → 2016.0).
     """
     if side not in ("right", "left"):
         raise ValueError(f"policy_lines: side must be 'right' or 'left', got {side!r}")
+    if where not in ("top", "bottom", "auto"):
+        raise ValueError(f"policy_lines: where must be 'top', 'bottom' or 'auto', got {where!r}")
     import matplotlib.dates as mdates
 
     dates = list(dates)
@@ -978,22 +983,71 @@ def policy_lines(
         raise ValueError(f"policy_lines: {len(dates)} dates but {len(texts)} labels")
     converter = ax.xaxis.get_converter()
     date_axis = converter is not None and type(converter).__module__ == mdates.__name__
+    drawn = _drawn_points(ax) if where == "auto" and any(texts) else None
     for value, text in zip(dates, texts, strict=True):
         ts = _to_timestamp(value)
         x = (mdates.date2num(ts) if date_axis else _decimal_year(value)) if ts is not None else float(value)
         ax.axvline(x, color=color, linestyle=linestyle, linewidth=0.8, zorder=1, **kwargs)
-        if text:
-            ax.annotate(
+        if not text:
+            continue
+        candidates = []
+        for end in ("top", "bottom") if where == "auto" else (where,):
+            top = end == "top"
+            candidates.append(ax.annotate(
                 text,
-                xy=(x, 1.0),
+                xy=(x, 1.0 if top else 0.0),
                 xycoords=ax.get_xaxis_transform(),
-                xytext=(2 if side == "right" else -2, -2),
+                xytext=(2 if side == "right" else -2, -2 if top else 2),
                 textcoords="offset points",
                 rotation=90,
                 ha="left" if side == "right" else "right",
-                va="top",
+                va="top" if top else "bottom",
                 fontsize=mpl.rcParams["xtick.labelsize"],
                 color=color,
                 bbox=_LABEL_BOX,
-            )
+                zorder=1.5,  # above its line, below the data: a label never hides a point
+            ))
+        if len(candidates) == 2:
+            top, bottom = (_count_inside(drawn, c) for c in candidates)
+            candidates[0 if bottom < top else 1].remove()
     return ax
+
+
+def _drawn_points(ax: Axes) -> np.ndarray | None:
+    """Display coordinates (N × 2) of what ``ax`` shows so far: markers, and points every 2 px along drawn
+    lines and the outlines of bands, error bars and bars; None without a renderer to measure labels with."""
+    if not hasattr(ax.figure.canvas, "get_renderer"):
+        return None
+    ax.get_xlim(), ax.get_ylim()  # settle autoscaling before transforming
+    parts = [np.empty((0, 2))]
+    for line in ax.lines:
+        xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+        parts.append(_along(xy) if line.get_linestyle() not in ("None", "", " ") else xy)
+    for coll in ax.collections:
+        if isinstance(coll, PathCollection):  # scatter: one marker per offset
+            parts.append(coll.get_offset_transform().transform(np.asarray(coll.get_offsets(), dtype=float)))
+        else:  # the outlines of bands, error bars: paths in data coordinates
+            parts.extend(_along(coll.get_transform().transform(path.vertices)) for path in coll.get_paths())
+    for patch in ax.patches:
+        parts.append(_along(patch.get_transform().transform(patch.get_path().vertices)))
+    xy = np.concatenate(parts)
+    return xy[np.isfinite(xy).all(axis=1)]
+
+
+def _along(xy: np.ndarray) -> np.ndarray:
+    """The polyline ``xy`` (display coordinates) with a point every 2 px; a gap (NaN) gets one point."""
+    if len(xy) < 2:
+        return xy
+    steps = np.maximum(1, np.nan_to_num(np.hypot(*np.diff(xy, axis=0).T)) // 2).astype(int)
+    seg = np.repeat(np.arange(len(steps)), steps)
+    frac = (np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps)) / steps[seg]
+    return np.concatenate([xy[seg] + frac[:, None] * (xy[seg + 1] - xy[seg]), xy[-1:]])
+
+
+def _count_inside(points: np.ndarray | None, text: Text) -> int:
+    """How many ``points`` (display coordinates) lie under ``text``'s box."""
+    if points is None or not len(points):
+        return 0
+    box = text.get_window_extent(text.figure.canvas.get_renderer())
+    inside = (points[:, 0] >= box.x0) & (points[:, 0] <= box.x1) & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1)
+    return int(inside.sum())

@@ -18,6 +18,7 @@ from analysis.did import (
     wild_cluster_bootstrap,
 )
 from analysis.exceptions import AnalysisWarning, DataValidationError, ModelSpecificationError
+from analysis.plots import set_theme
 
 
 def _panel(rng, *, n_units=31, years=range(2001, 2020), effect=2.0, policy=2015, pre_trend=0.0):
@@ -188,6 +189,7 @@ def test_birth_order_share_wilson_by_hand_and_published_2015_share():
     """Wilson interval by hand, (p̂ + z²/2n ± z·√(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n); the embedded 2015 survey:
     39.8 % of sampled births were second births (data/raw/nbs-exports-birthtrends/PROVENANCE.md). The plot breaks its
     line at the missing 2010 and labels the policy line."""
+    set_theme("zh")  # labels are measured to place them: with a font that has Chinese glyphs
     import matplotlib.pyplot as plt
     from scipy import stats
 

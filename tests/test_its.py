@@ -11,6 +11,7 @@ import statsmodels.api as sm
 from analysis.config import ROOT
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.its import its
+from analysis.plots import set_theme
 
 SICILY = ROOT / "tests" / "reference" / "sicily.csv"
 
@@ -192,6 +193,7 @@ def test_gaussian_and_negbin_families(rng):
 
 
 def test_summary_repr_and_plot(rng):
+    set_theme("zh")  # labels are measured to place them: with a font that has Chinese glyphs
     df = _annual(rng, changes={2016: 1.1})
     r = its(df, outcome="births", date="year", interruptions={"u": 2016})
     assert "quasipoisson" in r.summary() and "rate ratio" in r._repr_html_()
@@ -205,6 +207,12 @@ def test_summary_repr_and_plot(rng):
     fig, ax = plt.subplots()
     its(df, outcome="births", date="year", interruptions={"u": 2016}, alpha=0.1).plot(ax=ax, lang="zh")
     assert ax.get_legend_handles_labels()[1][0] == "反事实90%置信区间"  # the band's level, in either language
+    assert ax.get_legend() is not None
+    fig, ax = plt.subplots()
+    r.plot(ax=ax, legend=False)  # for a legend shared by panels
+    assert ax.get_legend() is None and len(ax.get_legend_handles_labels()[1]) == 4
+    # the interruption line is drawn at its first affected year, labelled by analysis.plots.policy_lines
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [2016]
     plt.close("all")
 
 

@@ -381,6 +381,7 @@ def test_add_reference_line():
 
 
 def test_policy_lines_on_year_and_date_axes():
+    plots.set_theme("zh")
     fig, ax = plt.subplots()
     ax.plot([2010, 2020], [1, 2])
     plots.policy_lines(ax, ["2016-01-01", "2014-07-01", 2021], ["全面二孩", None, "三孩"])
@@ -405,6 +406,32 @@ def test_policy_lines_on_year_and_date_axes():
     line_x = ax.transData.transform((2014, 0))[0]
     assert box.x1 <= line_x < box.x1 + 5
     plt.close("all")
+
+
+def test_policy_labels_go_where_the_data_leave_room():
+    """where="auto": a label goes to the end of its line (top or bottom) where it covers fewer drawn points."""
+    plots.set_theme("en")
+    years = np.arange(2003, 2016)
+    rising = np.clip(30 + 15 * (years - 2012), 30, 60).astype(float)  # crosses the top-left of the 2014 line
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(years, rising, "o-")
+    plots.policy_lines(ax, [2014], ["selective 2014"], side="left")
+    assert len(ax.texts) == 1 and ax.texts[0].get_va() == "bottom"
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(years, -rising, "o-")  # the mirror image: the data fill the bottom-left
+    plots.policy_lines(ax, [2014], ["selective 2014"], side="left")
+    assert len(ax.texts) == 1 and ax.texts[0].get_va() == "top"
+    fig, ax = plt.subplots(figsize=(5, 3))  # a band and an error bar count too; a tie goes to the top
+    ax.fill_between(years, rising - 1, rising + 1)
+    ax.errorbar(years, rising, yerr=1, fmt="none")
+    plots.policy_lines(ax, [2014, 2008], ["selective 2014", "empty"], side="left")
+    assert [t.get_va() for t in ax.texts] == ["bottom", "top"]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(years, rising, "o-")
+    plots.policy_lines(ax, [2014], ["selective 2014"], side="left", where="top")
+    assert [t.get_va() for t in ax.texts] == ["top"]
+    with pytest.raises(ValueError, match="where"):
+        plots.policy_lines(ax, [2014], ["a"], where="middle")
 
 
 def test_sample_figure_is_journal_sized(tmp_path):
