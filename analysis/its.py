@@ -156,15 +156,49 @@ class ITSResult(Result):
         ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label="反事实" if zh else "counterfactual")
         ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "fitted")
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")
-        names = self.params["first_affected"]
-        plots.policy_lines(ax, list(names.values()), [(labels or {}).get(n, n) for n in names], color="C3", side="left")
-        if self.params["frequency"] == "annual":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel(self.params["date"])
-        ax.set_ylabel(self.params["outcome"])
-        if legend:
-            ax.legend(frameon=False, fontsize="small")
-        return ax
+        return _finish(ax, self, labels, legend)
+
+
+def plot_fits(
+    fits: Mapping[str, ITSResult], ax: Axes | None = None, *, lang: str = "en", labels: dict[str, str] | None = None
+) -> Axes:
+    """Several fits of one design on one axes, e.g. the same series in two data vintages: each fit (named by its
+    key, in the legend) in its own colour — observed points, fitted line, dashed counterfactual with its
+    (1 − alpha) band — and the interruption lines of the first fit, labelled as in :meth:`ITSResult.plot`."""
+    import matplotlib.pyplot as plt
+
+    if not fits:
+        raise ModelSpecificationError("plot_fits needs at least one fit")
+    levels = {name: fit.params["alpha"] for name, fit in fits.items()}
+    if len(set(levels.values())) > 1:
+        raise ModelSpecificationError(f"plot_fits: the fits' bands must share one level, got alpha {levels}")
+    ax = ax if ax is not None else plt.gca()
+    zh = lang == "zh"
+    for i, (name, fit) in enumerate(fits.items()):
+        cf = fit.counterfactual
+        ax.fill_between(cf["date"], cf["cf_lower"], cf["cf_upper"], color=f"C{i}", alpha=0.15, lw=0)
+        ax.plot(cf["date"], cf["observed"], "o", ms=3.5, color=f"C{i}", label=name)
+        ax.plot(cf["date"], cf["fitted"], color=f"C{i}")
+        ax.plot(cf["date"], cf["counterfactual"], ls="--", color=f"C{i}", lw=0.8)
+    first = next(iter(fits.values()))
+    ax.plot([], [], color="0.3", label="拟合值" if zh else "fitted")
+    ax.plot([], [], color="0.3", ls="--", lw=0.8, label="反事实（无政策）" if zh else "counterfactual (no policy)")
+    ax.fill_between([], [], [], color="0.3", alpha=0.15, lw=0,
+                    label=("反事实" if zh else "counterfactual ") + plots.ci_label(first.params["alpha"], lang))
+    return _finish(ax, first, labels, True)
+
+
+def _finish(ax: Axes, fit: ITSResult, labels: dict[str, str] | None, legend: bool) -> Axes:
+    """Interruption lines (:func:`analysis.plots.policy_lines`), axis labels and the legend of an ITS plot."""
+    names = fit.params["first_affected"]
+    plots.policy_lines(ax, list(names.values()), [(labels or {}).get(n, n) for n in names], color="C3", side="left")
+    if fit.params["frequency"] == "annual":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(fit.params["date"])
+    ax.set_ylabel(fit.params["outcome"])
+    if legend:
+        ax.legend(frameon=False, fontsize="small")
+    return ax
 
 
 def _inverse_link(family: str):

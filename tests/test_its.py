@@ -10,7 +10,7 @@ import statsmodels.api as sm
 
 from analysis.config import ROOT
 from analysis.exceptions import DataValidationError, ModelSpecificationError
-from analysis.its import its
+from analysis.its import its, plot_fits
 from analysis.plots import set_theme
 
 SICILY = ROOT / "tests" / "reference" / "sicily.csv"
@@ -213,6 +213,29 @@ def test_summary_repr_and_plot(rng):
     assert ax.get_legend() is None and len(ax.get_legend_handles_labels()[1]) == 4
     # the interruption line is drawn at its first affected year, labelled by analysis.plots.policy_lines
     assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [2016]
+    plt.close("all")
+
+
+def test_plot_fits_draws_each_fit_with_its_band(rng):
+    """Two seeded synthetic series (not real data) on one axes: per fit its points, fitted and counterfactual lines
+    and a band that is exactly the fit's counterfactual interval; one legend names the fits and the line styles."""
+    set_theme("en")
+    a = its(_annual(rng, changes={2016: 1.1}), outcome="births", date="year", interruptions={"u": 2016})
+    b = its(_annual(rng, changes={2016: 1.2}), outcome="births", date="year", interruptions={"u": 2016})
+    fig, ax = plt.subplots()
+    assert plot_fits({"original": a, "revised": b}, ax=ax, labels={"u": "universal 2016"}) is ax
+    texts = ax.get_legend_handles_labels()[1]
+    assert texts == ["original", "revised", "fitted", "counterfactual (no policy)", "counterfactual 95% CI"]
+    bands = [c for c in ax.collections if len(c.get_paths()) and len(c.get_paths()[0].vertices)]
+    assert len(bands) == 2
+    top = bands[1].get_paths()[0].vertices[:, 1].max()
+    assert top == pytest.approx(b.counterfactual["cf_upper"].max())
+    assert [t.get_text() for t in ax.texts] == ["universal 2016"]
+    with pytest.raises(ModelSpecificationError, match="at least one"):
+        plot_fits({})
+    c = its(_annual(rng), outcome="births", date="year", interruptions={"u": 2016}, alpha=0.1)
+    with pytest.raises(ModelSpecificationError, match="one level"):
+        plot_fits({"a": a, "c": c})  # one legend entry cannot name two levels
     plt.close("all")
 
 
