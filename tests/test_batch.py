@@ -21,6 +21,7 @@ import nbformat
 import pytest
 
 from analysis.batch import manifest as mf
+from analysis.batch.params import ParameterError
 from analysis.batch.runner import run_batch
 from analysis.config import ROOT
 
@@ -52,7 +53,7 @@ def test_failure_does_not_stop_the_others(batch):
     assert "deliberate failure for 440300" in failed["error"].iloc[0]
     assert (t.loc[t["status"] != "failed", "status"] == "ok").all()
     assert batch.exit_code == 1
-    assert batch.counts == {"ok": 8, "failed": 1, "skipped": 0}
+    assert batch.counts == {"ok": 8, "failed": 1, "skipped": 0, "not applicable": 0}
     text = batch.summary()
     assert "8 ok, 1 failed, 0 skipped" in text
     assert "440300 深圳市 raises: ValueError: deliberate failure for 440300" in text
@@ -178,14 +179,14 @@ def test_index_contents(batch):
 def test_resume_reruns_only_failed_and_stale(batch):
     before = {(r["region_code"], r["notebook"]): r["start"] + str(r["worker_pid"]) for r in mf.all_records(batch.run_dir)}
     again = run_batch(notebooks=NOTEBOOKS, regions=REGIONS, jobs=1, out=batch.run_dir, resume=True, progress=False)
-    assert again.counts == {"ok": 0, "failed": 1, "skipped": 8}  # only the failed run ran (and fails again)
+    assert again.counts == {"ok": 0, "failed": 1, "skipped": 8, "not applicable": 0}  # only the failed run ran (and fails again)
     after = {(r["region_code"], r["notebook"]): r["start"] + str(r["worker_pid"]) for r in mf.all_records(batch.run_dir)}
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {("440300", "raises")}
     # a changed parameter makes the affected runs stale
     stale = run_batch(notebooks=NOTEBOOKS[:1], regions=REGIONS[:2], jobs=1, out=batch.run_dir, resume=True,
                       parameters={"scale": "2.5"}, progress=False)  # fmt: skip
-    assert stale.counts == {"ok": 2, "failed": 0, "skipped": 0}
+    assert stale.counts == {"ok": 2, "failed": 0, "skipped": 0, "not applicable": 0}
     assert (batch.run_dir / "440100" / "ok" / "summary.csv").read_text(encoding="utf-8").endswith("2.5\n")
 
 
@@ -309,7 +310,7 @@ def test_dask_executor_local_cluster(tmp_path):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         result = run_batch(notebooks=NOTEBOOKS[:2], regions=REGIONS[:2], executor="dask",
                            scheduler=cluster.scheduler_address, out=tmp_path / "dask", progress=False)  # fmt: skip
-    assert result.counts == {"ok": 3, "failed": 1, "skipped": 0}
+    assert result.counts == {"ok": 3, "failed": 1, "skipped": 0, "not applicable": 0}
     assert result.exit_code == 1
     records = mf.all_records(tmp_path / "dask")
     assert {r["worker_pid"] for r in records}.isdisjoint({os.getpid()})  # ran in the Dask worker process
@@ -526,3 +527,32 @@ def test_batch_does_not_import_the_slow_iri_checker():
             "print(sys.modules.get('rfc3987_syntax'), 'lark' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.split() == ["None", "False"]
+
+
+def test_notebook_not_run_where_it_does_not_apply(tmp_path):
+    """A notebook whose metadata says ``cnfp.levels: [nation, province]`` is not run for a prefecture: the pair is
+    listed as not applicable (no error notebook, exit status 0); when nothing applies, the batch stops before
+    anything runs."""
+    nb = json.loads(Path(NOTEBOOKS[0]).read_text(encoding="utf-8"))
+    nb["metadata"]["cnfp"] = {"levels": ["nation", "province"]}
+    provinces_only = tmp_path / "provinces_only.ipynb"
+    provinces_only.write_text(json.dumps(nb), encoding="utf-8")
+    out = tmp_path / "run"
+    result = run_batch(notebooks=[NOTEBOOKS[0], str(provinces_only)], regions=["440000", "440300"], jobs=2, out=out,
+                       progress=False)  # fmt: skip
+    status = result.table.set_index(["region_code", "notebook"])["status"].to_dict()
+    assert status == {("440000", "ok"): "ok", ("440000", "provinces_only"): "ok", ("440300", "ok"): "ok",
+                      ("440300", "provinces_only"): "not applicable"}  # fmt: skip
+    assert result.exit_code == 0
+    assert result.counts == {"ok": 3, "failed": 0, "skipped": 0, "not applicable": 1}
+    assert not (out / "440300" / "provinces_only.ipynb").exists()
+    assert "3 ok, 0 failed, 0 skipped (up to date), 1 not applicable" in result.summary()
+    assert "provinces_only runs for nation, province only" in result.summary()
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["not_applicable"] == {"provinces_only": {"levels": ["nation", "province"], "regions": ["440300"]}}
+    assert [r["level"] for r in manifest["regions"]] == ["province", "prefecture"]
+    assert "<b>provinces_only</b> runs for nation, province only — 1 region(s)" in result.index.read_text(encoding="utf-8")
+    with pytest.raises(ParameterError, match="nothing to run: provinces_only runs for nation, province only; the "
+                                             "regions chosen are prefecture units"):  # fmt: skip
+        run_batch(notebooks=[str(provinces_only)], regions="440300,440100", out=tmp_path / "none", progress=False)
+    assert not (tmp_path / "none").exists()

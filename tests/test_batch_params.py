@@ -205,3 +205,20 @@ def test_code_imports_lists_what_cells_import():
         "from .relative import x\nfrom os.path import *\nif True:\n    import json\nimport numpy",
     ]
     assert code_imports(cells) == ("numpy", "matplotlib.pyplot", "analysis:srb", "analysis:plots", "json")
+
+
+def test_notebook_levels_from_metadata(tmp_path):
+    """``cnfp.levels`` in a notebook's metadata: the levels it applies to (02 needs annual series: nation and
+    provinces); anything but a non-empty list of known levels is an error naming the notebook."""
+    assert bp.find_notebooks("02")[0].levels == ("nation", "province")
+    assert bp.find_notebooks("01")[0].levels is None and bp.read_notebook(OK).levels is None
+    import json
+
+    nb = json.loads(Path(OK).read_text(encoding="utf-8"))
+    for bad in (["town"], [], "province"):
+        nb["metadata"]["cnfp"] = {"levels": bad}
+        (tmp_path / "bad.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+        with pytest.raises(bp.ParameterError, match=r"bad\.ipynb: metadata cnfp.levels must be a non-empty list"):
+            bp.read_notebook(tmp_path / "bad.ipynb")
+    assert [r.level for r in bp.select_regions(regions="44,440300,440106", include_nation=True)] == [
+        "nation", "province", "prefecture", "county"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,7 +23,9 @@ def _link(path: str, text: str) -> str:
 
 def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
     """Write ``index.html`` from the run records (atomically) and return its path. Thumbnails are the figures'
-    PNGs shown small and loaded lazily (only those scrolled into view: a county batch links ≈ 10,000)."""
+    PNGs shown small and loaded lazily (only those scrolled into view: a county batch links ≈ 10,000). The
+    notebooks not run for some regions because they do not apply to their level are named (from
+    ``manifest.json``)."""
     run_dir = Path(run_dir)
     records = mf.all_records(run_dir)
     n_ok = sum(r["status"] == "ok" for r in records)
@@ -52,6 +55,16 @@ def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
             f"<td>{'<br>'.join(tables + others)}</td>"
             "</tr>"
         )
+    try:
+        not_applicable = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")).get("not_applicable") or {}
+    except (FileNotFoundError, json.JSONDecodeError):
+        not_applicable = {}
+    skipped = "".join(
+        f"<p>Not run where it does not apply: <b>{html.escape(name)}</b> runs for "
+        f"{html.escape(', '.join(v['levels']))} only — {len(v['regions'])} region(s) "
+        f"<small>({html.escape(', '.join(v['regions'][:10]))}{', …' if len(v['regions']) > 10 else ''})</small></p>\n"
+        for name, v in not_applicable.items()
+    )
     page = f"""<!DOCTYPE html>
 <html lang="zh"><head><meta charset="utf-8"><title>{html.escape(run_dir.name)} — batch results</title>
 <style>{_STYLE}</style></head><body>
@@ -59,7 +72,7 @@ def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
 <table class="summary"><tr><th>runs</th><th>ok</th><th>failed</th><th>total run time (s)</th><th>manifest</th></tr>
 <tr><td>{len(records)}</td><td class="ok">{n_ok}</td><td class="failed">{n_failed}</td><td>{total_s:.1f}</td>
 <td>{_link("manifest.json", "manifest.json")}</td></tr></table>
-<table class="runs"><tr><th>code</th><th>region</th><th>notebook</th><th>status</th><th>s</th><th>report</th>
+{skipped}<table class="runs"><tr><th>code</th><th>region</th><th>notebook</th><th>status</th><th>s</th><th>report</th>
 <th>figures</th><th>tables &amp; files</th></tr>
 {chr(10).join(rows)}
 </table>

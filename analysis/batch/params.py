@@ -24,6 +24,8 @@ from analysis.exceptions import AnalysisError
 #: Parameters the runner sets itself, never the user.
 RESERVED = ("region", "output_dir")
 _CODE = re.compile(r"\d{6}")
+#: region levels a notebook may declare in its metadata (``cnfp.levels``)
+LEVELS = ("nation", "province", "prefecture", "county")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -48,6 +50,9 @@ class Notebook:
     #: modules its code cells import: ``"pkg.mod"`` for ``import pkg.mod``, ``"pkg:name"`` for
     #: ``from pkg import name`` (a submodule or an attribute); the fork server imports them in advance
     imports: tuple[str, ...] = ()
+    #: region levels the study applies to (notebook metadata ``cnfp.levels``, e.g. ``["nation", "province"]``);
+    #: None = every level. A batch does not run it for regions of other levels and says so.
+    levels: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -67,6 +72,8 @@ class Region:
 
     code: str
     name: str = ""
+    #: nation, province, prefecture or county ("" when not known: then every notebook applies)
+    level: str = ""
 
 
 class ParameterError(AnalysisError, ValueError):
@@ -121,12 +128,17 @@ def read_notebook(path: str | Path) -> Notebook:
     if not path.is_file():
         raise ParameterError(f"{path}: notebook not found")
     nb = _notebook_json(path)
-    batch_default = bool(nb.get("metadata", {}).get("cnfp", {}).get("batch_default", True))
+    meta = nb.get("metadata", {}).get("cnfp", {})
+    batch_default = bool(meta.get("batch_default", True))
+    levels = meta.get("levels")
+    if levels is not None and (not isinstance(levels, list) or not levels or not set(levels) <= set(LEVELS)):
+        raise ParameterError(f"{path}: metadata cnfp.levels must be a non-empty list of {list(LEVELS)}, got {levels!r}")
+    common = {"batch_default": batch_default, "levels": tuple(levels) if levels else None}
     cells = code_cells(nb)
     imports = code_imports(source for source, _ in cells)
     tagged = [source for source, tags in cells if "parameters" in tags]
     if not tagged:
-        return Notebook(path=path, batch_default=batch_default, imports=imports)
+        return Notebook(path=path, imports=imports, **common)
     source = tagged[0]
     try:
         tree = ast.parse(source)
@@ -147,7 +159,7 @@ def read_notebook(path: str | Path) -> Notebook:
         line = lines[node.lineno - 1]
         comment = line.split("#", 1)[1].strip() if "#" in line[node.value.end_col_offset :] else ""
         params[name] = Parameter(name=name, default=default, help=comment)
-    return Notebook(path=path, parameters=params, batch_default=batch_default, imports=imports)
+    return Notebook(path=path, parameters=params, imports=imports, **common)
 
 
 def code_imports(sources: Iterable[str]) -> tuple[str, ...]:
@@ -295,17 +307,18 @@ def resolve_region(query: str) -> Region:
     code = str(reg.code)
     if not _CODE.fullmatch(code):
         raise ParameterError(f"region {query!r}: registry returned an invalid code {code!r}")
-    return Region(code=code, name=str(getattr(reg, "name_zh", "") or ""))
+    return Region(code=code, name=str(getattr(reg, "name_zh", "") or ""), level=str(getattr(reg, "level", "") or ""))
 
 
 def _frame_regions(frame) -> list[Region]:
     names = frame["name_zh"] if "name_zh" in frame else [""] * len(frame)
+    levels = frame["level"] if "level" in frame else [""] * len(frame)
     out = []
-    for code, name in zip(frame["code"], names, strict=True):
+    for code, name, level in zip(frame["code"], names, levels, strict=True):
         code = str(code)
         if not _CODE.fullmatch(code):
             raise ParameterError(f"registry returned an invalid region code {code!r}")
-        out.append(Region(code=code, name=str(name)))
+        out.append(Region(code=code, name=str(name), level=str(level)))
     return out
 
 
@@ -320,7 +333,7 @@ def select_regions(
     """The regions of a batch: an explicit list, or every region of ``level`` (within one region or all)."""
     chosen: list[Region] = []
     if include_nation:
-        chosen.append(Region(code=NATION_CODE, name="全国"))
+        chosen.append(Region(code=NATION_CODE, name="全国", level="nation"))
     if regions:
         if isinstance(regions, str):
             regions = [r for r in regions.split(",") if r.strip()]

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from analysis.batch import manifest as mf
-from analysis.batch.params import Notebook, Region, find_notebooks, notebook_parameters, select_regions
+from analysis.batch.params import (
+    Notebook,
+    ParameterError,
+    Region,
+    find_notebooks,
+    notebook_parameters,
+    select_regions,
+)
 from analysis.config import KERNEL_NAME, OUTPUT_DIR
 from analysis.exceptions import AnalysisError
 from analysis.results import Result
@@ -230,10 +237,14 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- parent side
 
+#: status of a notebook × region pair that is not run because the notebook does not apply to the region's level
+NOT_APPLICABLE = "not applicable"
+
 
 @dataclass(frozen=True, kw_only=True)
 class BatchResult(Result):
-    """Outcome of a batch: one row per planned run (status ok / failed / skipped, seconds, error)."""
+    """Outcome of a batch: one row per notebook × region (status ok / failed / skipped (up to date) / not
+    applicable (the notebook does not apply to the region's level; the reason in ``error``), seconds, error)."""
 
     run_dir: Path
     manifest: Path
@@ -251,12 +262,19 @@ class BatchResult(Result):
         c = self.counts
         head = (
             f"Batch {self.run_dir}: {c.get('ok', 0)} ok, {c.get('failed', 0)} failed, "
-            f"{c.get('skipped', 0)} skipped (up to date) in {self.wall_s:.1f} s"
+            f"{c.get('skipped', 0)} skipped (up to date)"
+            + (f", {c[NOT_APPLICABLE]} not applicable" if c.get(NOT_APPLICABLE) else "")
+            + f" in {self.wall_s:.1f} s"
         )
         by = self.table.pivot_table(index="notebook", columns="status", values="seconds", aggfunc="count", fill_value=0)
-        by = by.reindex(columns=["ok", "failed", "skipped"], fill_value=0).astype(int)
+        by = by.reindex(columns=["ok", "failed", "skipped", NOT_APPLICABLE], fill_value=0).astype(int)
+        if not c.get(NOT_APPLICABLE):
+            by = by.drop(columns=NOT_APPLICABLE)
         by["run seconds"] = self.table.groupby("notebook")["seconds"].sum().round(1)
         lines = [head, by.reset_index().to_string(index=False)]
+        na = self.table[self.table["status"] == NOT_APPLICABLE].drop_duplicates("notebook")
+        for row in na.itertuples():
+            lines.append(f"Not run where it does not apply: {row.notebook} {row.error}")
         failed = self.table[self.table["status"] == "failed"]
         if len(failed):
             lines.append("Failed runs (the executed notebook shows the error):")
@@ -278,12 +296,15 @@ def plan(
     timeout: float | None = None,
     warm: bool = True,
 ) -> list[RunSpec]:
-    """One :class:`RunSpec` per notebook × region, with the inputs key of each."""
+    """One :class:`RunSpec` per notebook × region where the notebook applies (:func:`applies`), with the inputs
+    key of each."""
     data = mf.data_hashes()
     packages = mf.package_versions()
     specs = []
     for region in regions:
         for nb in notebooks:
+            if not applies(nb, region):
+                continue
             params = {"region": region.code, **parameters.get(nb.name, {})}
             if "output_dir" in nb.parameters:
                 params["output_dir"] = nb.name  # relative to the kernel's cwd = the region folder
@@ -306,6 +327,21 @@ def plan(
                 )
             )
     return specs
+
+
+def applies(notebook: Notebook, region: Region) -> bool:
+    """Whether ``notebook`` runs for ``region``: its metadata ``cnfp.levels`` (if any) includes the region's level."""
+    return notebook.levels is None or not region.level or region.level in notebook.levels
+
+
+def _not_applicable(notebooks: list[Notebook], regions: list[Region]) -> dict[str, dict[str, Any]]:
+    """notebook name → {"levels": the levels it runs for, "regions": codes of the chosen regions it does not}."""
+    out: dict[str, dict[str, Any]] = {}
+    for nb in notebooks:
+        codes = [r.code for r in regions if not applies(nb, r)]
+        if codes:
+            out[nb.name] = {"levels": list(nb.levels or ()), "regions": codes}
+    return out
 
 
 def is_up_to_date(spec: RunSpec) -> bool:
@@ -378,6 +414,11 @@ def run_batch(
             chosen = select_regions(level="province", include_nation=True)
         else:
             chosen = select_regions(regions=regions, level=level, within=within, all_regions=all_regions)
+        not_applicable = _not_applicable(nbs, chosen)
+        if sum(len(v["regions"]) for v in not_applicable.values()) == len(nbs) * len(chosen):
+            raise ParameterError("nothing to run: " + "; ".join(
+                f"{name} runs for {', '.join(v['levels'])} only" for name, v in not_applicable.items()
+            ) + f"; the regions chosen are {', '.join(sorted({r.level for r in chosen}))} units")
         run_dir = Path(out) if out is not None else OUTPUT_DIR / datetime.now().strftime("batch-%Y%m%d-%H%M%S")
         run_dir = run_dir.resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -398,6 +439,7 @@ def run_batch(
             "jobs": exe.jobs,
             "notebooks": [nb.name for nb in nbs],
             "regions": [asdict(r) for r in chosen],
+            "not_applicable": not_applicable,
         }
         results: dict[tuple[str, str], dict[str, Any]] = {}
         on_disk = {(r["region_code"], r["notebook"]): r for r in mf.all_records(run_dir)}
@@ -444,10 +486,15 @@ def run_batch(
                 "notebook_file": str(run_dir / spec.region_code / f"{spec.notebook}.ipynb"),
             }
         )
+    names = {r.code: r.name for r in chosen}
+    for notebook, v in not_applicable.items():
+        reason = f"runs for {', '.join(v['levels'])} only (notebook metadata cnfp.levels)"
+        rows += [{"region_code": code, "region_name": names[code], "notebook": notebook, "status": NOT_APPLICABLE,
+                  "seconds": 0.0, "error": reason, "notebook_file": ""} for code in v["regions"]]
     import pandas as pd  # not at the top: see analysis.results
 
     table = pd.DataFrame(rows)
-    counts = {s: int((table["status"] == s).sum()) for s in ("ok", "failed", "skipped")}
+    counts = {s: int((table["status"] == s).sum()) for s in ("ok", "failed", "skipped", NOT_APPLICABLE)}
     return BatchResult(
         table=table,
         method="papermill per region in worker processes (warm forked kernels)" if warm else "papermill per region in worker processes",
