@@ -5,7 +5,9 @@ Model (log link for count families): ``log E[y_t] = log(offset_t) + b0 + b1 t + 
 change of interruption ``j`` first felt in period ``T_j`` (policy date + ``lag``). Families: Poisson,
 quasi-Poisson (Pearson dispersion, as R's ``quasipoisson``), negative binomial (NB2, dispersion by
 maximum likelihood) and Gaussian (identity link). Newey–West (HAC) standard errors when
-``hac_maxlags`` is set.
+``hac_maxlags`` is set. Where the dispersion is estimated (quasi-Poisson, Gaussian), tests and intervals use
+the t distribution on the residual degrees of freedom, as R's ``summary.glm`` does: a national annual series
+has only ≈ 17 points, where z would be too sure.
 
 References: Lopez Bernal J, Cummins S, Gasparrini A (2017). Interrupted time series regression for the
 evaluation of public health interventions: a tutorial. Int J Epidemiol 46(1):348–355.
@@ -31,6 +33,10 @@ from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
 FAMILIES = ("poisson", "quasipoisson", "negbin", "gaussian")
+#: families whose dispersion is estimated from the residuals: tests and intervals use t on the residual df
+ESTIMATED_DISPERSION = ("quasipoisson", "gaussian")
+#: family names in Chinese, for text
+FAMILY_NAMES_ZH = {"poisson": "泊松", "quasipoisson": "拟泊松", "negbin": "负二项", "gaussian": "正态"}
 #: Fewest periods before the first interruption that a trend can honestly be estimated from.
 MIN_PRE_PERIODS = 3
 _N_SIM = 4000
@@ -72,6 +78,23 @@ class ITSResult(Result):
         """interruption, term ('level'|'slope'), estimate, lower, upper, p_value, scale."""
         return self.table
 
+    def method_text(self, lang: str = "en") -> str:
+        """The method in a sentence, in English (``method``) or Chinese: model, link, offset, harmonics, standard
+        errors and the distribution of tests and intervals."""
+        if lang != "zh":
+            return self.method
+        p = self.params
+        parts = [f"{'对数' if p['family'] != 'gaussian' else '恒等'}连接"]
+        if p["offset"]:
+            parts.append(f"偏移量 log({p['offset']})")
+        if p["seasonality"]:
+            parts.append(f"{p['seasonality']} 对季节谐波")
+        se = (f"Newey–West HAC 标准误（最大滞后 {p['hac_maxlags']}）" if p["hac_maxlags"] is not None
+              else "模型标准误" + ("（按 Pearson 离散参数调整）" if p["family"] == "quasipoisson" else ""))
+        dist = (f"t 检验与区间（残差自由度 {self.model.df_resid:g}）" if self.model.use_t else "z 检验与区间")
+        return (f"分段回归中断时间序列，{FAMILY_NAMES_ZH[p['family']]}广义线性模型（{'，'.join(parts)}），{se}，{dist}；"
+                "Lopez Bernal 等 2017")
+
     def _cf_design(self, without: Sequence[str] | None) -> pd.DataFrame:
         names = list(self.terms) if without is None else list(without)
         unknown = [n for n in names if n not in self.terms]
@@ -97,8 +120,9 @@ class ITSResult(Result):
         """Cumulative observed − counterfactual over periods ``start``..``end`` (inclusive).
 
         ``without``: interruptions removed in the counterfactual (default all). The interval reflects
-        the uncertainty of the fitted coefficients (``n_sim`` draws from their estimated normal
-        distribution, seeded), not the randomness of the observed counts. Units: those of the outcome.
+        the uncertainty of the fitted coefficients (``n_sim`` seeded draws from their estimated distribution:
+        multivariate normal, or multivariate t with the residual degrees of freedom when the model's inference
+        uses t — see :func:`its`), not the randomness of the observed counts. Units: those of the outcome.
         """
         alpha = self.params["alpha"] if alpha is None else alpha
         dates = self.counterfactual["date"]
@@ -115,7 +139,12 @@ class ITSResult(Result):
         obs = float(self.counterfactual["observed"].to_numpy()[mask].sum())
         inv = _inverse_link(self.params["family"])
         cf = float(inv(x_cf @ beta + off).sum())
-        draws = np.random.default_rng(seed).multivariate_normal(beta, cov, size=n_sim, method="svd")
+        rng = np.random.default_rng(seed)
+        draws = rng.multivariate_normal(np.zeros_like(beta), cov, size=n_sim, method="svd")
+        if self.model.use_t:  # multivariate t: normal draws over sqrt(chi²(df) / df)
+            df = float(self.model.df_resid)
+            draws = draws / np.sqrt(rng.chisquare(df, size=(n_sim, 1)) / df)
+        draws = draws + beta
         cf_sim = inv(draws @ x_cf.T + off).sum(axis=1)
         ex_sim = obs - cf_sim
         table = pd.DataFrame(
@@ -369,9 +398,11 @@ def its(
     fit_kw: dict[str, Any] = {"scale": scale}
     if hac_maxlags is not None:
         fit_kw.update(cov_type="HAC", cov_kwds={"maxlags": int(hac_maxlags)})
-    model = sm.GLM(y, x, family=fam, offset=off).fit(**fit_kw)
+    # families whose dispersion is estimated get t inference with the residual df, as R's summary.glm
+    use_t = family in ESTIMATED_DISPERSION
+    model = sm.GLM(y, x, family=fam, offset=off).fit(use_t=use_t, **fit_kw)
 
-    z = stats.norm.ppf(1 - alpha / 2)
+    z = stats.t.ppf(1 - alpha / 2, model.df_resid) if use_t else stats.norm.ppf(1 - alpha / 2)
     log_link = family != "gaussian"
     eff_rows = []
     for name, cols in terms.items():
@@ -401,6 +432,7 @@ def its(
     })
     se_note = f"Newey–West HAC SEs (maxlags={hac_maxlags})" if hac_maxlags is not None else (
         "model-based SEs" + (" scaled by Pearson dispersion" if family == "quasipoisson" else ""))
+    se_note += f", t tests and intervals on {model.df_resid:g} residual df" if use_t else ", z tests and intervals"
     method = (f"Segmented regression ITS, {family} GLM ({'log' if log_link else 'identity'} link"
               f"{', offset log(' + offset + ')' if offset else ''}"
               f"{f', {seasonality} harmonic pair(s)' if seasonality else ''}), {se_note}; "

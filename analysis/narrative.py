@@ -29,3 +29,8 @@ def in_language(lang: str) -> tuple[Callable[[str, str], str], Callable[[str, st
         display(Markdown(tr(en, zh)))
 
     return tr, say
+
+
+def p_text(p: float) -> str:
+    """A p-value as a reader expects it: "p < 0.001" below 0.001, otherwise three decimals ("p = 0.042")."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"

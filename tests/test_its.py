@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from analysis.config import ROOT
 from analysis.exceptions import DataValidationError, ModelSpecificationError
@@ -37,7 +38,8 @@ def test_sicily_tutorial_model3_reproduced(sicily):
     ``harmonic`` orders its columns sin1, sin2, cos1, cos2). Quasi-Poisson SEs include the Pearson
     dispersion, so matching them checks the dispersion too. (2) An independent statsmodels GLM with
     the tutorial's own coding (time = 1..59, smokban column). The paper's printed rate ratio could not be
-    found in a stored copy of the paper; our step-change rate ratio is 0.885 (95% CI 0.839–0.933).
+    found in a stored copy of the paper; our step-change rate ratio is 0.885 (95% CI 0.838–0.934, t on 52 df;
+    0.839–0.933 with z, as the tutorial's ``ci.lin`` would give).
     """
     r = its(sicily, outcome="aces", date="date", interruptions={"smoking ban": "2005-01-01"},
             offset="stdpop", seasonality=2, slope_change=False)
@@ -52,12 +54,18 @@ def test_sicily_tutorial_model3_reproduced(sicily):
     x = np.column_stack([np.ones(59), sicily["smokban"], sicily["time"], np.sin(k), np.sin(2 * k),
                          np.cos(k), np.cos(2 * k)])
     ref = sm.GLM(sicily["aces"], x, family=sm.families.Poisson(),
-                 offset=np.log(sicily["stdpop"])).fit(scale="X2")
+                 offset=np.log(sicily["stdpop"])).fit(scale="X2", use_t=True)
     row = r.effects.iloc[0]
     assert row["estimate"] == pytest.approx(np.exp(ref.params.iloc[1]), rel=1e-9)
     lo, hi = np.exp(ref.conf_int().iloc[1])
     assert (row["lower"], row["upper"]) == pytest.approx((lo, hi), rel=1e-9)
-    assert (round(row["estimate"], 3), round(row["lower"], 3), round(row["upper"], 3)) == (0.885, 0.839, 0.933)
+    assert (round(row["estimate"], 3), round(row["lower"], 3), round(row["upper"], 3)) == (0.885, 0.838, 0.934)
+    # quasi-Poisson estimates its dispersion: t on the residual df (59 months − 7 coefficients), by hand
+    b, se = np.log(row["estimate"]), m.bse["smoking ban:level"]
+    assert m.df_resid == 52
+    assert row["p_value"] == pytest.approx(2 * stats.t.sf(abs(b / se), 52), rel=1e-9)
+    assert row["lower"] == pytest.approx(np.exp(b - stats.t.ppf(0.975, 52) * se), rel=1e-12)
+    assert "t tests and intervals on 52 residual df" in r.method
     assert r.params["dispersion"] == pytest.approx(ref.scale, rel=1e-12)
 
 
@@ -79,7 +87,7 @@ def test_sicily_poisson_model1_and_slope_change(sicily):
     k = 2 * np.pi * sicily["month"] / 12
     x4 = x4.assign(s1=np.sin(k), c1=np.cos(k), s2=np.sin(2 * k), c2=np.cos(2 * k))
     ref4 = sm.GLM(sicily["aces"], x4, family=sm.families.Poisson(),
-                  offset=np.log(sicily["stdpop"])).fit(scale="X2")
+                  offset=np.log(sicily["stdpop"])).fit(scale="X2", use_t=True)
     eff = r4.effects.set_index("term")
     assert eff.loc["level", "estimate"] == pytest.approx(np.exp(ref4.params["smokban"]), rel=1e-8)
     assert eff.loc["slope", "estimate"] == pytest.approx(np.exp(ref4.params["slope"]), rel=1e-8)
@@ -307,3 +315,30 @@ def test_monthly_excess_with_date_strings(sicily):
     assert ex["lower"] < ex["excess"] < ex["upper"] < 0
     with pytest.raises(ModelSpecificationError, match="no period"):
         r.excess("2010-01", "2010-12")
+
+
+def test_excess_interval_uses_t_where_the_model_does(rng):
+    """Gaussian (identity link): the excess is linear in the coefficients, so its draws are exactly t-distributed
+    with the residual df; the simulated interval must match excess ± t(df)·SE (by hand from the covariance), not
+    the narrower ± 1.96·SE. Seeded synthetic series (not real data), 13 years."""
+    years = np.arange(2005, 2018)
+    y = 100 + 2.0 * (years - 2005) + 8.0 * (years >= 2016) + rng.normal(0, 3, years.size)
+    r = its(pd.DataFrame({"year": years, "y": y}), outcome="y", date="year", interruptions={"u": 2016},
+            family="gaussian", slope_change=False)
+    assert r.model.use_t and r.model.df_resid == 10
+    ex = r.excess(2016, 2017, n_sim=40_000).table.iloc[0]
+    a = r.design.loc[years >= 2016].assign(**{"u:level": 0.0}).sum().to_numpy()  # Σ counterfactual rows
+    se = float(np.sqrt(a @ np.asarray(r.model.cov_params()) @ a))
+    half_t, half_z = stats.t.ppf(0.975, 10) * se, 1.96 * se
+    assert (ex["upper"] - ex["lower"]) / 2 == pytest.approx(half_t, rel=0.03)
+    assert abs((ex["upper"] - ex["lower"]) / 2 - half_z) > 0.08 * half_z
+
+
+def test_method_text_in_chinese(rng):
+    df = _annual(rng, changes={2016: 1.1})
+    q = its(df, outcome="births", date="year", interruptions={"u": 2016}, hac_maxlags=2)
+    assert q.method_text("en") == q.method and "t tests and intervals on" in q.method
+    assert q.method_text("zh") == (f"分段回归中断时间序列，拟泊松广义线性模型（对数连接），Newey–West HAC 标准误（最大滞后 2），"
+                                   f"t 检验与区间（残差自由度 {q.model.df_resid:g}）；Lopez Bernal 等 2017")
+    p = its(df, outcome="births", date="year", interruptions={"u": 2016}, family="poisson")
+    assert not p.model.use_t and "z 检验与区间" in p.method_text("zh") and "泊松广义线性模型" in p.method_text("zh")

@@ -17,3 +17,10 @@ def test_in_language_picks_and_shows_the_text(monkeypatch):
     assert shown == ["比例为 5.0%", "share 5.0%"]
     with pytest.raises(ValueError, match="'zh' or 'en'"):
         narrative.in_language("fr")
+
+
+def test_p_text():
+    from analysis.narrative import p_text
+
+    assert p_text(1.57e-23) == "p < 0.001" and p_text(0.000999) == "p < 0.001"
+    assert p_text(0.001) == "p = 0.001" and p_text(0.0426) == "p = 0.043" and p_text(0.9) == "p = 0.900"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import papermill as pm
@@ -56,6 +57,13 @@ def test_nation_end_to_end(tmp_path, journal_width):
     assert pooled.loc[0, "n_clusters"] == 31 and "boot_p_value" in pooled
     for name in ("its_main", "event_study", "cbr_vintages", "placebo_hk_macao"):
         assert (out / f"{name}.png").is_file() and (out / f"{name}.pdf").is_file()
+    md = _markdown(tmp_path)
+    # p-values as a reader expects them, a trend change per year, shares with their intervals, no dict in prose
+    assert not re.search(r"\de-\d", md) and "p < 0.001), i.e. " in md and "% per year." in md
+    share = pd.read_csv(out / "second_birth_share.csv", encoding="utf-8-sig").set_index("year").loc[2015]
+    assert f"{100 * share['share']:.1f}% ({100 * share['lower']:.1f}–{100 * share['upper']:.1f}) in 2015" in md
+    assert "{'selective_2014'" not in md and "Interruptions: selective two-child 2014: 2014-" in md
+    assert "conceived after the October 2015 announcement" not in md  # not in Li et al.'s baseline (born 2016-07+)
 
 
 def test_province_end_to_end(tmp_path):
@@ -72,6 +80,10 @@ def test_province_end_to_end(tmp_path):
     level = eff[(eff["interruption"] == "universal_2016") & (eff["term"] == "level")].iloc[0]
     assert f"- **全面两孩 2016**，自 {level['first_affected']} 年起的水平变化：" in md  # policies by name, not key
     assert "**selective_2014**" not in md and "**universal_2016**" not in md
+    # the method in Chinese too, with t inference on the residual df (quasi-Poisson estimates its dispersion)
+    assert "方法：分段回归中断时间序列，拟泊松广义线性模型（对数连接）" in md  # outcome="cbr": no offset
+    assert "t 检验与区间（残差自由度 " in md and "Segmented regression" not in md
+    assert "本省日期（新闻报道的放开日期）" in md and "relaxed_on" not in md
     assert not (out / "computed_vs_published.csv").exists()
     # Excess births come from a births model (CBR x population) even when the main outcome is the CBR.
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
