@@ -34,3 +34,9 @@ def in_language(lang: str) -> tuple[Callable[[str, str], str], Callable[[str, st
 def p_text(p: float) -> str:
     """A p-value as a reader expects it: "p < 0.001" below 0.001, otherwise three decimals ("p = 0.042")."""
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def ordinal(n: int) -> str:
+    """An English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 112th."""
+    n = int(n)
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"

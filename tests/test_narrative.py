@@ -24,3 +24,10 @@ def test_p_text():
 
     assert p_text(1.57e-23) == "p < 0.001" and p_text(0.000999) == "p < 0.001"
     assert p_text(0.001) == "p = 0.001" and p_text(0.0426) == "p = 0.043" and p_text(0.9) == "p = 0.900"
+
+
+def test_ordinal():
+    from analysis.narrative import ordinal
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111, 112)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th", "112th"]

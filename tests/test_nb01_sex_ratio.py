@@ -70,6 +70,16 @@ def test_province_run(tmp_path, journal_width):
     assert "proxy" in text
     mfb = pd.read_csv(out / "missing_female_births.csv", encoding="utf-8-sig")
     assert (mfb["reference_srb_per_1"] == 1.06).all()
+    # the county funnel covers the province once: counties plus the prefecture cities without counties
+    funnel = pd.read_csv(out / "counties_funnel_2020.csv", encoding="utf-8-sig")
+    assert len(funnel) == 124 and {"东莞市", "中山市"} <= set(funnel["name_zh"])
+    from analysis import data
+
+    c = data.load("county_census")
+    gd = c[(c["region_code"] == "440000") & (c["census"] == 2020)].iloc[0]
+    assert funnel["births"].sum() == gd["age0_males"] + gd["age0_females"]  # the province's own row
+    assert "124 county-level units in 2020, including 2 prefecture-level cities without counties" in text
+    assert "Guangdong ranks 4th by SRB (1st = highest)" in text
 
 
 def test_county_run(tmp_path):
@@ -82,6 +92,8 @@ def test_county_run(tmp_path):
     assert me["lower"] < me["srb"] < me["upper"]
     assert f"{me['srb']:.1f}" in text
     assert "代理指标" in text
+    # tested against the rest of Guangdong (the province's counts contain Tianhe's), in Chinese punctuation
+    assert "广东省其余地区" in text and "（95% 置信区间" in text and " (95% CI" not in text
     assert (out / "funnel_position.png").stat().st_size > 10_000
     # figure_formats=["png"] (the quick batch setting): PNG only, and the choice is recorded
     assert not list(out.glob("*.pdf")) and not list(out.glob("*.svg"))
@@ -94,6 +106,8 @@ def test_nation_run(tmp_path, journal_width):
     census = pd.read_csv(out / "national_census_srb.csv", encoding="utf-8-sig")
     assert round(census.set_index("census").loc[2020, "srb"], 2) == 112.28
     assert "112.3" in text and "joinpoint" in text
+    assert "below it: Beijing" in text and "I² = 97%" in text and "overdispersion=True" in text  # both sides
+    assert "design effect" in text
     for stem in ("national_trend_joinpoint", "national_srb_by_order", "province_funnel"):
         assert (out / f"{stem}.png").exists()
     assert (out / "national_missing_female_births.csv").exists()

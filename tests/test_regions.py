@@ -266,3 +266,19 @@ def test_display_names_english_where_known():
         regions.display_names(["440000"], "fr")
     with pytest.raises(AnalysisError, match="2 codes but 1 fallback"):
         regions.display_names(["440000", "440300"], fallback=["a"])
+
+
+def test_lowest_units_cover_the_country_once():
+    """Counties plus prefecture cities without counties (东莞, 中山, 儋州, 嘉峪关 in 2020): their age-0 counts and
+    population add up to the provinces' own rows in each census."""
+    from analysis import data
+
+    c = data.load("county_census")
+    low = c[regions.lowest_units(c)]
+    cols = ["age0_males", "age0_females", "population"]
+    by_census = low.groupby("census")[cols].sum()
+    assert by_census.equals(c[c["level"] == "province"].groupby("census")[cols].sum())
+    cities = set(low.loc[(low["census"] == 2020) & (low["level"] == "prefecture"), "name_zh"])
+    assert {"东莞市", "中山市"} <= cities and "广州市" not in cities
+    with pytest.raises(AnalysisError, match="prefecture_code"):
+        regions.lowest_units(c.drop(columns="prefecture_code"))

@@ -39,6 +39,7 @@ __all__ = [
     "describe",
     "display_names",
     "lookup",
+    "lowest_units",
     "names_of",
     "normalize_name",
     "parent",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 LEVELS = ("nation", "province", "prefecture", "county")
+#: the levels in Chinese, for text
+LEVEL_NAMES_ZH = {"nation": "全国", "province": "省级", "prefecture": "地级", "county": "县级"}
 COLUMNS = [
     "code", "name_zh", "short_zh", "level", "parent_code", "province_code", "name_en",
     "in_2010", "in_2020", "name_zh_2010",
@@ -520,6 +523,19 @@ def children(code: str | int | Region, level: str | None = None, *, census: int 
             raise AnalysisError(f"census must be 2010 or 2020, got {census!r}")
         out = out[out[f"in_{census}"]]
     return out.sort_values("code").reset_index(drop=True)
+
+
+def lowest_units(frame: pd.DataFrame) -> pd.Series:
+    """Boolean mask of a census table's lowest units (columns census, level, region_code, prefecture_code): the
+    county rows plus the prefecture rows that have no county rows in the same census — prefecture-level cities
+    without counties, such as 东莞 and 中山 — which together cover the country once."""
+    missing = [c for c in ("census", "level", "region_code", "prefecture_code") if c not in frame.columns]
+    if missing:
+        raise AnalysisError(f"lowest_units needs the column(s) {missing}")
+    county = frame["level"] == "county"
+    with_counties = set(zip(frame.loc[county, "census"], frame.loc[county, "prefecture_code"], strict=True))
+    keys = pd.Series(list(zip(frame["census"], frame["region_code"], strict=True)), index=frame.index)
+    return county | ((frame["level"] == "prefecture") & ~keys.isin(with_counties))
 
 
 def provinces() -> pd.DataFrame:
