@@ -6,7 +6,7 @@ percentage points (``gap_pp``). :func:`check_reported` works on rates as printed
 Methods
 -------
 - Wilson score interval (Wilson 1927, JASA 22:209) or exact Clopper–Pearson interval (Biometrika 26:404, 1934).
-- Exact one-sided binomial test of the observed count against the target proportion.
+- Exact binomial test (one- or two-sided) of the observed count against the target proportion.
 - Multiplicity: Holm (1979, Scand J Stat 6:65) step-down, or Benjamini–Hochberg (1995, JRSS B 57:289) FDR.
 - Funnel plot with exact binomial limits: :mod:`analysis.funnel` (Spiegelhalter 2005, Stat Med 24:1185).
 - Comparison across units/periods: Pearson chi-square test of homogeneity and a binomial (logistic) GLM
@@ -19,6 +19,7 @@ Users' own records: the table schema ``coverage_records`` (see :data:`RECORD_COL
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,7 +62,10 @@ __all__ = [
     "period_zh",
     "published_rates",
     "rate_labels",
+    "describe_reported",
     "describe_vs_target",
+    "published_scope",
+    "unique_citations",
     "read_records",
     "validate_records",
     "vs_target",
@@ -504,19 +508,23 @@ def _pct(value: Any, name: str, rows: list[int]) -> float:
     return v
 
 
-def _min_eligible(rate: float, target: float, alpha: float, limit: int) -> float:
-    """Smallest n from which on (up to ``limit``) a rate ``rate`` (x = round(rate·n)) is significantly above
-    ``target`` by the exact one-sided binomial test at level alpha; NaN if rate ≤ target or beyond ``limit``."""
-    if not rate > target:
+def _min_eligible(rate: float, target: float, alpha: float, limit: int,
+                  alternative: Alternative = "greater") -> float:
+    """Smallest n from which on (up to ``limit``) a rate ``rate`` (x = round(rate·n)) differs significantly
+    from ``target`` in its own direction by the exact binomial test with ``alternative`` at level alpha
+    (two-sided: the minimum-likelihood p-value of :func:`analysis.binomial.binom_test`). NaN when the rate
+    equals the target, when it lies on the side a one-sided test does not look at (rate ≤ target for
+    ``'greater'``, rate ≥ target for ``'less'``), or when ``limit`` is not enough."""
+    up = rate > target
+    if rate == target or (alternative == "greater" and not up) or (alternative == "less" and up):
         return float("nan")
-    if target <= 0:
-        return 1.0
-    z = stats.norm.ppf(1 - alpha)
+    z = stats.norm.ppf(1 - (alpha / 2 if alternative == "two-sided" else alpha))
     guess = z**2 * target * (1 - target) / (rate - target) ** 2
     hi = int(min(limit, max(200, 4 * guess + 200)))
     n = np.arange(1, hi + 1, dtype=float)
     x = np.round(rate * n)
-    sig = binom_test(x, n, target, alternative="greater") < alpha
+    sig = binom_test(x, n, target, alternative=alternative) < alpha
+    sig &= (x > target * n) if up else (x < target * n)  # significant in the direction of the reported gap
     if not sig[-1]:
         return float("nan")
     not_sig = np.flatnonzero(~sig)
@@ -530,6 +538,7 @@ def check_reported(
     eligible=None,
     *,
     alpha: float = 0.05,
+    alternative: Alternative = "greater",
     n_limit: int = 5_000_000,
     lang: str = "en",
 ) -> ReportCheckResult:
@@ -538,11 +547,16 @@ def check_reported(
     Accepts scalars or equal-length sequences (one statement each; strings such as ``"96.61"`` keep their
     printed decimals). Per statement: the implied margin (rate − target) and whether it matches the reported
     margin within rounding (half a unit in the last printed digit of each number); the target implied when only
-    the margin is given; with ``eligible``, the exact one-sided binomial p-value of the gap; and
-    ``min_eligible``: the smallest denominator from which on the reported gap would be significant at ``alpha``
-    (exact binomial, one-sided, served = round(rate·n)). ``statement`` says it plainly, including when no
-    denominator was reported, in English or (``lang="zh"``) Chinese.
+    the margin is given; with ``eligible``, the exact binomial p-value of the gap (``alternative``: the default
+    ``'greater'`` asks whether the rate beats its target, ``'less'`` whether it falls short, ``'two-sided'``
+    either, as in :func:`vs_target`); and ``min_eligible``: the smallest denominator from which on the reported
+    gap would be significant at ``alpha`` by that test (served = round(rate·n); NaN where the test cannot find
+    it, see :func:`_min_eligible`). No multiple-testing adjustment: each statement is judged on its own.
+    ``statement`` says it plainly, including when no denominator was reported, in English or (``lang="zh"``)
+    Chinese.
     """
+    if alternative not in _SIDES:
+        raise ModelSpecificationError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
     tr, _ = narrative.in_language(lang)
     seqs = [v if isinstance(v, (list, tuple, np.ndarray, pd.Series)) else [v]
             for v in (rate, target, margin_pp, eligible)]
@@ -575,27 +589,39 @@ def check_reported(
         if e is not None and 0 <= implied_target <= 100:
             n_e = int(float(e))
             served = round(r / 100 * n_e)
-            p_value = float(binom_test(served, n_e, implied_target / 100, alternative="greater"))
-        min_n = (_min_eligible(r / 100, implied_target / 100, alpha, n_limit)
+            p_value = float(binom_test(served, n_e, implied_target / 100, alternative=alternative))
+        min_n = (_min_eligible(r / 100, implied_target / 100, alpha, n_limit, alternative)
                  if not math.isnan(implied_target) else float("nan"))
         rows.append({
             "rate_pct": r, "target_pct": implied_target, "target_reported": not math.isnan(t),
             "margin_pp_reported": g, "margin_pp_implied": r - implied_target, "tolerance_pp": tol,
             "consistent": consistent, "eligible": e, "p_value": p_value, "min_eligible": min_n,
-            "statement": _statement(r, implied_target, g, consistent, e, p_value, min_n, alpha, n_limit, tr),
+            "statement": _statement(r, implied_target, g, consistent, e, p_value, min_n, alpha, n_limit, tr,
+                                    alternative),
         })
     table = pd.DataFrame(rows)
     table["eligible"] = table["eligible"].astype("Int64")
-    method = (f"consistency within rounding of printed digits; exact one-sided binomial test at alpha={alpha:g}; "
-              "minimum eligible n by exhaustive exact search")
-    return ReportCheckResult(table=table, method=method, params={"alpha": alpha, "n_limit": n_limit})
+    method = (f"consistency within rounding of printed digits; exact binomial test ({alternative}) at "
+              f"alpha={alpha:g}, each statement on its own; minimum eligible n by exhaustive exact search")
+    return ReportCheckResult(table=table, method=method,
+                             params={"alpha": alpha, "alternative": alternative, "n_limit": n_limit})
 
 
-def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr) -> str:
+#: "one-sided" / "two-sided" for each alternative of the exact binomial test, in English and Chinese.
+_SIDES = {"greater": ("one-sided", "单侧"), "less": ("one-sided", "单侧"), "two-sided": ("two-sided", "双侧")}
+
+
+def _tested(r: float, t: float, alternative: str) -> bool:
+    """Whether the exact test with ``alternative`` can find the gap of rate ``r`` from target ``t`` significant."""
+    return (r > t and alternative != "less") or (r < t and alternative != "greater")
+
+
+def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr, alternative="greater") -> str:
     """The verdict on one reported statement, in the language of ``tr`` (:func:`analysis.narrative.in_language`)."""
     if math.isnan(t):
         return tr(f"Rate {r:g}% reported without a target or margin: nothing to test.",
                   f"报告的比率 {r:g}% 没有目标或差距：无可检验。")
+    side_en, side_zh = _SIDES[alternative]
     parts = []
     if consistent is False:
         parts.append(tr(f"INCONSISTENT: {r:g}% − {t:g}% = {r - t:.4g} points, but {g:g} points were reported.",
@@ -603,24 +629,103 @@ def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr) -> st
     elif consistent:
         parts.append(tr(f"Consistent: {r:g}% − {t:g}% = {r - t:.4g} points as reported.",
                         f"一致：{r:g}% − {t:g}% = {r - t:.4g} 个百分点，与报告相符。"))
-    if r > t:
+    if r < t and alternative != "greater":
+        parts.append(tr(f"The rate falls short of the target ({t:g}%).", f"该比率低于目标（{t:g}%）。"))
+    if _tested(r, t, alternative):
         if e is None:
             parts.append(tr("No denominator was reported, so significance cannot be judged.",
                             "未报告分母，无法判断显著性。"))
         else:
             sig = p_value < alpha
             parts.append(tr(f"With {int(float(e)):,} eligible the gap is {'significant' if sig else 'not significant'} "
-                            f"(exact one-sided p = {p_value:.3g}).",
-                            f"符合条件 {int(float(e)):,} 人时，差距{'显著' if sig else '不显著'}（精确单侧 p = {p_value:.3g}）。"))
+                            f"(exact {side_en} {narrative.p_text(p_value)}).",
+                            f"符合条件 {int(float(e)):,} 人时，差距{'显著' if sig else '不显著'}（精确{side_zh} {narrative.p_text(p_value)}）。"))
         if math.isnan(min_n):
             parts.append(tr(f"The gap would not be significant even with {n_limit:,} eligible people.",
                             f"即使符合条件人数达 {n_limit:,}，差距也不显著。"))
         else:
             parts.append(tr(f"It would be significant at α = {alpha:g} only with at least {int(min_n):,} eligible people.",
                             f"只有符合条件的人数至少为 {int(min_n):,} 时，差距才在 α = {alpha:g} 水平上显著。"))
-    else:
+    elif r > t:  # alternative "less": only shortfalls are tested
+        parts.append(tr(f"The rate exceeds the target ({t:g}%); the one-sided test for a shortfall cannot find "
+                        "that significant.",
+                        f"该比率高于目标（{t:g}%）；检验是否低于目标的单侧检验不会判定其显著。"))
+    elif not (r < t and alternative != "greater"):
         parts.append(tr(f"The rate does not exceed the target ({t:g}%).", f"该比率未超过目标（{t:g}%）。"))
     return tr(" ", "").join(parts)
+
+
+def describe_reported(result: ReportCheckResult, *, correction: Correction = "none", lang: str = "en") -> str:
+    """Markdown sentences on the rates of a :func:`check_reported` result printed without a denominator: how
+    many lie above and below their target, and the range of ``min_eligible`` — the denominators from which on
+    each gap would be significant by the result's exact test (its ``alternative`` and ``alpha``) — with the
+    rates that no denominator up to ``n_limit`` would make significant, and why. Each rate is judged on its own:
+    with ``correction`` (the multiple-testing adjustment used for the rates that have a denominator, e.g.
+    ``"holm"``) the text says that such an adjustment would raise the numbers. English or (``lang="zh"``)
+    Chinese."""
+    tr, _ = narrative.in_language(lang)
+    t = result.table[result.table["target_pct"].notna()]
+    if t.empty:
+        return tr("No rate has a target to compare with.", "没有比率有可比较的目标。")
+    alpha, alternative = result.params["alpha"], result.params.get("alternative", "greater")
+    limit = result.params.get("n_limit", 5_000_000)
+    test_en = f"exact binomial test ({alternative}, α = {alpha:g})"
+    test_zh = f"精确二项检验（{_ALTERNATIVES_ZH.get(alternative, alternative)}，α = {alpha:g}）"
+    r, tg = t["rate_pct"], t["target_pct"]
+    above, below = int((r > tg).sum()), int((r < tg).sum())
+    targets = tg.unique()
+    one = len(targets) == 1
+    lead = (tr(f"Compared with a target of {targets[0]:g}%, ", f"与 {targets[0]:g}% 的目标相比，") if one
+            else tr("Compared with each rate's own target, ", "与各自的目标相比，"))
+    text = lead + tr(f"{above} {_be(above)} above {'it' if one else 'their target'} and {below} below it.",
+                     f"{above} 个高于目标，{below} 个低于目标。")
+    found = t["min_eligible"].dropna()
+    if len(found):
+        lo, hi = int(found.min()), int(found.max())
+        span = tr(f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}", f"{lo:,}" if lo == hi else f"{lo:,} 至 {hi:,}")
+        text += tr(f" By the {test_en}, {len(found)} of these gaps would be "
+                   f"significant only with at least {span} eligible people",
+                   f"按{test_zh}，其中 {len(found)} 个差距只有在符合条件的人数至少为 {span} 时才会显著")
+    else:
+        text += tr(f" By the {test_en}, no gap could be significant", f"按{test_zh}，没有一个差距可能显著")
+    untested = t[t["min_eligible"].isna()]
+    same = int((untested["rate_pct"] == untested["target_pct"]).sum())
+    other_side = int((~_tested_mask(untested, alternative) & (untested["rate_pct"] != untested["target_pct"])).sum())
+    too_big = len(untested) - same - other_side
+    reasons_en, reasons_zh = [], []
+    if same:
+        reasons_en.append(f"{same} {'equals' if same == 1 else 'equal'} the target")
+        reasons_zh.append(f"{same} 个等于目标")
+    if other_side:
+        side = "above" if alternative == "less" else "below"
+        reasons_en.append(f"{other_side} {'lies' if other_side == 1 else 'lie'} {side} the target, which the one-sided "
+                          "test does not look at")
+        reasons_zh.append(f"{other_side} 个{'高于' if alternative == 'less' else '低于'}目标，而单侧检验不考虑这一方向")
+    if too_big:
+        reasons_en.append(f"{too_big} would need more than {limit:,} eligible people")
+        reasons_zh.append(f"{too_big} 个需要超过 {limit:,} 人")
+    if len(found) and reasons_en:
+        text += tr(" (" + "; ".join(reasons_en) + ").", "（" + "；".join(reasons_zh) + "）。")
+    elif reasons_en:
+        text += tr(": " + "; ".join(reasons_en) + ".", "：" + "；".join(reasons_zh) + "。")
+    else:
+        text += tr(".", "。")
+    if len(found) and correction not in (None, "none"):
+        name_en = _CORRECTION_NAMES.get(correction, correction)
+        name_zh = _CORRECTION_NAMES_ZH.get(correction, correction)
+        text += tr(f" These numbers are for each rate tested on its own; a {name_en} adjustment across rates, as used "
+                   "for the rates with a denominator, would raise them.",
+                   f"这些人数是单个比率单独检验所需的人数；若与有分母的比率一样在各比率之间做 {name_zh}，所需人数会更多。")
+    return text
+
+
+def _be(n: int) -> str:
+    return "is" if n == 1 else "are"
+
+
+def _tested_mask(table: pd.DataFrame, alternative: str) -> pd.Series:
+    return pd.Series([_tested(r, t, alternative) for r, t in zip(table["rate_pct"], table["target_pct"], strict=True)],
+                     index=table.index, dtype=bool)
 
 
 # ------------------------------------------------------------------------------------------- users' records
@@ -710,6 +815,22 @@ _PERIOD_ZH: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 
 
+_CJK = re.compile("[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
+def _fullwidth_brackets(text: str) -> str:
+    """Round brackets as full-width ones where they enclose or follow Chinese ("东部10省(市)" → "东部10省（市）");
+    a space before a converted bracket goes."""
+
+    def fix(m: re.Match[str]) -> str:
+        before = text[m.start() - 1] if m.start() else ""
+        if _CJK.search(m.group(2)) or _CJK.match(before):
+            return f"（{m.group(2)}）"
+        return m.group(0)
+
+    return re.sub(r"(\s?)\(([^()]*)\)", fix, text)
+
+
 def period_zh(period: str) -> str:
     """A published rate's ``reference_period`` with its English notes in Chinese ("2018 (as of 2018-09-30)" →
     "2018（截至2018-09-30）"); a phrase not in the list stays as it is."""
@@ -723,32 +844,87 @@ def rate_labels(rates: pd.DataFrame, *, lang: str = "en") -> pd.Series:
     in ``lang`` ("zh" or "en") and, where printed, the denominator ("· n = 205,990"; it also tells apart two
     papers' rates that share place, period and wording)."""
     if lang == "zh":
-        text = rates["geo_zh"] + " " + rates["reference_period_zh"] + " · " + rates["indicator_zh"]
+        text = (rates["geo_zh"].map(_fullwidth_brackets) + " " + rates["reference_period_zh"] + " · "
+                + rates["indicator_zh"].map(_fullwidth_brackets))
     else:
         text = rates["geo_en"] + " " + rates["reference_period"] + " · " + rates["indicator_en"]
     n = rates["eligible"].map(lambda v: "" if pd.isna(v) else f" · n = {int(v):,}")
     return text + n
 
 
+def published_scope(level: str, *, lang: str = "en") -> str:
+    """Which published rates :func:`published_rates` keeps for a region of ``level`` ("nation", "province",
+    "prefecture", "county"), as a phrase in English or (``lang="zh"``) Chinese: the nation gets every bundled
+    rate; a province its own and the national ones; a prefecture also its province's; a county also its
+    prefecture's."""
+    tr, _ = narrative.in_language(lang)
+    phrases = {
+        "nation": ("all bundled rates: national, provincial and local figures", "工具包中的全部比率：全国、各省及各地的数字"),
+        "province": ("its own and national figures", "本省及全国的数字"),
+        "prefecture": ("its own, its province's and national figures", "本市、所在省及全国的数字"),
+        "county": ("its own, its prefecture's, its province's and national figures",
+                   "本县（区）、所在地级市、所在省及全国的数字"),
+    }
+    if level not in phrases:
+        raise ModelSpecificationError(f"level must be one of {list(phrases)}, got {level!r}")
+    return tr(*phrases[level])
+
+
+_DOI = re.compile(r"doi:\s*(10\.\S+)", re.IGNORECASE)
+_SEE_ABOVE = "(see above)"
+
+
+def unique_citations(citations) -> list[str]:
+    """The sources of published rates, each once and sorted: citations sharing a DOI are one source (the
+    longest text is kept), and "X (see above)" is dropped when another citation starts with X (else it is
+    listed as X)."""
+    texts = sorted({str(c).strip() for c in citations if isinstance(c, str) and str(c).strip()})
+    by_key: dict[str, str] = {}
+    for text in texts:
+        m = _DOI.search(text)
+        key = m.group(1).rstrip(".;,").lower() if m else text
+        if key not in by_key or len(text) > len(by_key[key]):
+            by_key[key] = text
+    kept = sorted(set(by_key.values()))
+    out = []
+    for text in kept:
+        if text.endswith(_SEE_ABOVE):
+            base = text.removesuffix(_SEE_ABOVE).strip()
+            if any(other != text and other.startswith(base) and not other.endswith(_SEE_ABOVE) for other in kept):
+                continue
+            text = base
+        if text not in out:
+            out.append(text)
+    return sorted(out)
+
+
 def describe_vs_target(result: VsTargetResult, *, name: str | None = None, lang: str = "en") -> str:
     """Markdown sentence counting verdicts and naming the units that fall short (from ``result.table``; named
-    by :meth:`VsTargetResult.unit_names` of ``name``), in English or (``lang="zh"``) Chinese."""
+    by :meth:`VsTargetResult.unit_names` of ``name``) with their rate, its (1 − alpha) interval (``lower``,
+    ``upper``) and target, in English or (``lang="zh"``) Chinese."""
     t = result.table.assign(_name=result.unit_names(name))
     counts = t["verdict"].value_counts()
     p = result.params
     above, below_n, same = counts.get("above", 0), counts.get("below", 0), counts.get("not distinguishable", 0)
     below = t[t["verdict"] == "below"].sort_values("gap_pp").head(10)
     more = below_n > 10
+    level = f"{round(100 * (1 - result.alpha), 10):g}%"
+
+    def ci(r: pd.Series) -> str:
+        return f"{100 * r['lower']:.1f}–{100 * r['upper']:.1f}"
+
     if lang == "zh":
         head = (f"与目标比较的 {len(t)} 个比率（精确二项检验，{_ALTERNATIVES_ZH.get(p['alternative'], p['alternative'])}，"
                 f"{_CORRECTION_NAMES_ZH.get(p['correction'], p['correction'])}，α = {p['alpha']:g}）中：**{above} 个高于目标**，"
                 f"**{below_n} 个低于目标**，{same} 个与目标无显著差异。")
         lead, sep, tail = "未达目标：", "；", ("；……" if more else "") + "。"
-        items = [f"{r['_name']}（{100 * r['rate']:.1f}%，目标 {100 * r['target']:.1f}%）" for _, r in below.iterrows()]
+        items = [f"{r['_name']}（{100 * r['rate']:.1f}%，{level} 置信区间 {ci(r)}；目标 {100 * r['target']:.1f}%）"
+                 for _, r in below.iterrows()]
     else:
         head = (f"Of {len(t)} rate(s) tested against their target (exact binomial, {p['alternative']}, "
                 f"{_CORRECTION_NAMES.get(p['correction'], p['correction'])} adjustment, α = {p['alpha']:g}): "
                 f"**{above} above**, **{below_n} below**, {same} not distinguishable from the target.")
         lead, sep, tail = " Falling short: ", "; ", ("; …" if more else "") + "."
-        items = [f"{r['_name']} ({100 * r['rate']:.1f}% vs {100 * r['target']:.1f}%)" for _, r in below.iterrows()]
+        items = [f"{r['_name']} ({100 * r['rate']:.1f}%, {level} CI {ci(r)}; target {100 * r['target']:.1f}%)"
+                 for _, r in below.iterrows()]
     return head + (lead + sep.join(items) + tail if items else "")

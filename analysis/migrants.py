@@ -25,6 +25,7 @@ from analysis import plots
 from analysis.config import NATION_CODE
 from analysis.data import regions
 from analysis.exceptions import AnalysisError, DataValidationError, ModelSpecificationError
+from analysis.narrative import p_text
 from analysis.results import Result
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "rankings",
     "profile",
     "describe_profile",
+    "describe_sex_ratio_relation",
     "plot_ranking",
     "sex_ratio_relation",
     "BurdenResult",
@@ -92,7 +94,8 @@ def burden(data: pd.DataFrame | None = None, *, census: int | None = None, level
     """Migrant counts and shares for every unit (nation row added as the sum of the provinces).
 
     ``level`` keeps one level; ``"lowest"`` keeps the county rows plus the prefecture rows that have no county
-    rows in that census (e.g. 东莞, 中山 in 2020), which together cover the country once.
+    rows in that census (e.g. 东莞, 中山 in 2020), which together cover the country once
+    (:func:`analysis.data.regions.lowest_units`).
 
     Columns: census, region_code, name_zh, level, province_code, prefecture_code, population, migrants (sum of
     the three origins), the three origin counts, share (migrants/population), share_<origin> (proportions 0–1),
@@ -109,11 +112,7 @@ def burden(data: pd.DataFrame | None = None, *, census: int | None = None, level
     if census is not None:
         df = df[df["census"] == census]
     if level == "lowest":
-        has_counties = set(zip(df.loc[df["level"] == "county", "census"], df.loc[df["level"] == "county",
-                                                                                  "prefecture_code"], strict=True))
-        pref_alone = (df["level"] == "prefecture") & ~pd.Series(
-            list(zip(df["census"], df["region_code"], strict=True)), index=df.index).isin(has_counties)
-        df = df[(df["level"] == "county") | pref_alone]
+        df = df[regions.lowest_units(df)]
     elif level is not None:
         if level not in LEVELS:
             raise AnalysisError(f"level must be one of {LEVELS} or 'lowest', got {level!r}")
@@ -425,13 +424,73 @@ def describe_profile(result: BurdenResult, *, lang: str = "en") -> str:
         text.append(f"2010 年该比例为 {pct(then['share'])}（此后变化 {diff:+.1f} 个百分点；2010 年口径不同，变化仅供参考）。"
                     if zh else f"In 2010 the share was {pct(then['share'])} ({diff:+.1f} percentage points since; the "
                     f"2010 definition differs — read the change as indicative).")
+    others = []  # one comparison sentence for the parent region and the nation
     for role, label, label_zh in (("parent", "its parent region", "上级地区"), ("nation", "the nation", "全国")):
         r = get(role, year)
         if r is not None:
             named = label_zh if r["name_zh"] == label_zh else f"{label_zh}（{r['name_zh']}）"
-            text.append(f"对比：{named} {year} 年为 {pct(r['share'])}。" if zh else
-                        f"For comparison, {label} ({shown[r['region_code']]}): {pct(r['share'])} in {year}.")
+            others.append(f"{named}为 {pct(r['share'])}" if zh else
+                          f"{pct(r['share'])} in {label} ({shown[r['region_code']]})")
+    if others:
+        text.append(f"对比：{year} 年" + "，".join(others) + "。" if zh else
+                    f"For comparison, the {year} share was " + " and ".join(others) + ".")
     return ("" if zh else " ").join(text)
+
+
+#: Names of the units of :func:`sex_ratio_relation` by ``level``, in English and Chinese.
+_UNIT_NAMES = {
+    "lowest": ("county-level units", "县级单位", " (counties, plus prefecture cities without counties)",
+               "（县，以及不设县的地级市）"),
+    "county": ("county-level units", "县级单位", "", ""),
+    "prefecture": ("prefecture-level units", "地级单位", "", ""),
+    "province": ("provinces", "省级单位", "", ""),
+}
+
+
+def _change_pct(ratio: float) -> tuple[str, float]:
+    """The direction ("lower"/"higher"/"") and size in % of a ratio of sex ratios, at two decimals."""
+    size = abs(100 * (ratio - 1))
+    if round(size, 2) == 0:
+        return "", 0.0
+    return ("lower" if ratio < 1 else "higher"), size
+
+
+def describe_sex_ratio_relation(result: SexRatioRelationResult, *, lang: str = "en") -> str:
+    """Markdown paragraph on a :func:`sex_ratio_relation` result, phrased by direction ("is associated with a
+    0.26% lower age-0 sex ratio", with its (1 − alpha) interval and p-value), the units left out and the
+    caveat (ecological; the age-0 ratio is only a proxy for the sex ratio at birth), in English or
+    (``lang="zh"``) Chinese."""
+    zh = lang == "zh"
+    p = result.params
+    slope = result.table.iloc[1]
+    where = (("全国" if zh else "China") if p["within"] is None
+             else regions.lookup(str(p["within"])).name("zh" if zh else "en"))
+    units_en, units_zh, note_en, note_zh = _UNIT_NAMES.get(p["level"], (f"{p['level']} units", "单位", "", ""))
+    level = f"{round(100 * (1 - p['alpha']), 10):g}%"
+    (way, size), (way_lo, size_lo), (way_hi, size_hi) = (_change_pct(slope[c]) for c in ("ratio", "lower", "upper"))
+    word_zh = {"lower": "低", "higher": "高", "": "相差"}
+    if way_lo == way_hi and way_lo:  # the whole interval on one side: "0.16% to 0.36% lower"
+        a, b = sorted((size_lo, size_hi))
+        ci_en, ci_zh = f"{a:.2f}% to {b:.2f}% {way_lo}", f"{word_zh[way_lo]} {a:.2f}% 至 {b:.2f}%"
+    else:
+        ci_en = f"{size_lo:.2f}% {way_lo or 'different'} to {size_hi:.2f}% {way_hi or 'different'}"
+        ci_zh = f"{word_zh[way_lo]} {size_lo:.2f}% 至{word_zh[way_hi]} {size_hi:.2f}%"
+    stats_en = f"{level} CI {ci_en}, {p_text(slope['p_value'])}; quasi-binomial, dispersion {result.dispersion:.2f}"
+    stats_zh = (f"{level} 置信区间为{ci_zh}，{p_text(slope['p_value'])}；拟二项模型，离散参数 {result.dispersion:.2f}")
+    excluded = p["excluded"]
+    if zh:
+        effect = f"{word_zh[way]} {size:.2f}%" if way else "差别小于 0.005%"
+        text = (f"{p['census']} 年{where}的 {p['n_units']:,} 个{units_zh}{note_zh}中，人户分离人口比重每高 10 个百分点，"
+                f"0 岁人口性别比{effect}（{stats_zh}）。"
+                + (f"{len(excluded)} 个没有 0 岁人口数的单位未纳入：{'、'.join(excluded[:10])}"
+                   + ("等" if len(excluded) > 10 else "") + "。" if excluded else "所有单位均有 0 岁人口数。"))
+        return text + f"\n\n**注意：** {CAVEATS_ZH.get(result.caveat, result.caveat)}"
+    effect = f"a {size:.2f}% {way} age-0 sex ratio" if way else "practically no difference in the age-0 sex ratio"
+    text = (f"Across {p['n_units']:,} {units_en} of {where} in {p['census']}{note_en}, a migrant share 10 percentage "
+            f"points higher is associated with {effect} ({stats_en}). "
+            + (f"{len(excluded)} unit(s) without age-0 counts were left out: {', '.join(excluded[:10])}"
+               + (", …" if len(excluded) > 10 else "") + "." if excluded else "Every unit has age-0 counts."))
+    return text + f"\n\n**Caveat:** {result.caveat}"
 
 
 def pct(value: float, digits: int = 1) -> str:

@@ -237,6 +237,77 @@ def test_check_reported_vectorised_and_edge_cases():
     assert err.value.rows == [7]
 
 
+def _brute_min_n(rate, target, alternative, alpha=0.05, hi=2000):
+    """Smallest n from which on (up to hi) scipy.stats.binomtest finds round(rate·n) of n significantly different
+    from target in the direction of rate − target."""
+    last = 0
+    for n in range(1, hi + 1):
+        x = round(rate * n)
+        p = stats.binomtest(x, n, target, alternative=alternative).pvalue
+        if not (p < alpha and ((x > target * n) if rate > target else (x < target * n))):
+            last = n
+    return last + 1
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "less", "greater"])
+def test_check_reported_min_n_uses_the_alternative(alternative):
+    """The minimum n follows the test of vs_target (its alternative), checked by brute force with scipy;
+    with the old one-sided-only search the two-sided minimum for 100 % vs 85 % was 19, not 23."""
+    rates, target = [100, 90, 60, 40], 85
+    t = coverage.check_reported(rates, target=target, alternative=alternative).table
+    for rate, got in zip(rates, t["min_eligible"], strict=True):
+        tested = (rate > target and alternative != "less") or (rate < target and alternative != "greater")
+        if tested:
+            assert got == _brute_min_n(rate / 100, target / 100, alternative), (rate, alternative)
+        else:
+            assert np.isnan(got)
+    if alternative == "two-sided":
+        assert t.loc[0, "min_eligible"] == 23 and t.loc[2, "statement"].startswith("The rate falls short")
+    with_n = coverage.check_reported(60, target=85, eligible=20, alternative=alternative).table.iloc[0]
+    assert with_n["p_value"] == pytest.approx(stats.binomtest(12, 20, 0.85, alternative=alternative).pvalue)
+    with pytest.raises(ModelSpecificationError, match="alternative"):
+        coverage.check_reported(90, target=85, alternative="both")
+
+
+def test_describe_reported():
+    chk = coverage.check_reported([100, 90, 85, 60], target=85, alternative="two-sided")
+    text = coverage.describe_reported(chk, correction="holm")
+    lo, hi = int(chk.table["min_eligible"].min()), int(chk.table["min_eligible"].max())
+    assert text.startswith("Compared with a target of 85%, 2 are above it and 1 below it.")
+    assert f"By the exact binomial test (two-sided, α = 0.05), 3 of these gaps would be significant only with at " \
+           f"least {lo:,} to {hi:,} eligible people (1 equals the target)." in text
+    assert "Holm adjustment across rates" in text
+    zh = coverage.describe_reported(chk, correction="holm", lang="zh")
+    assert f"按精确二项检验（双侧，α = 0.05），其中 3 个差距只有在符合条件的人数至少为 {lo:,} 至 {hi:,} 时才会显著" in zh
+    assert "Holm 多重检验校正" in zh
+    assert "Holm" not in coverage.describe_reported(chk, correction="none")
+    one = coverage.check_reported([100, 60], target=85, alternative="greater")
+    assert "1 lies below the target, which the one-sided test does not look at" in coverage.describe_reported(one)
+    assert "(greater, α = 0.05)" in coverage.describe_reported(one)
+
+
+def test_unique_citations_and_published_scope():
+    doi = "doi:10.1186/s12889-022-12870-1"
+    cited = [f"BMC Public Health 2022. {doi}", f"A long title. BMC Public Health 2022. {doi}",
+             "海口年鉴 (2019 edition), stored page", "海口年鉴 (see above)", "海口年鉴 (see above)", "Other (see above)"]
+    assert coverage.unique_citations(cited) == sorted([f"A long title. BMC Public Health 2022. {doi}",
+                                                       "海口年鉴 (2019 edition), stored page", "Other"])
+    listed = coverage.unique_citations(coverage.published_rates()["citation"])
+    dois = [c[c.index("doi:"):] for c in listed if "doi:" in c]
+    assert len(dois) == len(set(dois)) and not any("see above" in c for c in listed)
+    assert coverage.published_scope("nation").startswith("all bundled rates")
+    assert coverage.published_scope("province") == "its own and national figures"
+    assert coverage.published_scope("prefecture", lang="zh") == "本市、所在省及全国的数字"
+    with pytest.raises(ModelSpecificationError):
+        coverage.published_scope("township")
+
+
+def test_rate_labels_in_chinese_use_fullwidth_brackets():
+    labels = coverage.rate_labels(coverage.published_rates(), lang="zh")
+    assert labels.str.contains("东部10省（市）").any()
+    assert not labels.str.contains(r"[\u4e00-\u9fff] ?\(|\)[\u4e00-\u9fff]").any()
+
+
 def test_validate_records(records):
     out = coverage.validate_records(records)
     assert len(out) == len(records)
@@ -336,8 +407,16 @@ def test_adjust_within_service_and_describe(records):
     res = coverage.vs_target(short, by="unit", alternative="two-sided")
     row = res.table.set_index("unit").loc["U00"]
     assert row["verdict"] == "below"
-    assert f"U00 ({100 * row['rate']:.1f}% vs 85.0%)" in coverage.describe_vs_target(res, name="unit")
-    assert f"未达目标：U00（{100 * row['rate']:.1f}%，目标 85.0%）" in coverage.describe_vs_target(res, name="unit", lang="zh")
+    # the interval printed is the table's (lower, upper), rounded; its level comes from the result's alpha
+    ci = f"{100 * row['lower']:.1f}–{100 * row['upper']:.1f}"
+    assert f"U00 ({100 * row['rate']:.1f}%, 95% CI {ci}; target 85.0%)" in coverage.describe_vs_target(res, name="unit")
+    assert (f"未达目标：U00（{100 * row['rate']:.1f}%，95% 置信区间 {ci}；目标 85.0%）"
+            in coverage.describe_vs_target(res, name="unit", lang="zh"))
+    res90 = coverage.vs_target(short, by="unit", alternative="two-sided", alpha=0.1)
+    row90 = res90.table.set_index("unit").loc["U00"]
+    assert row90["upper"] - row90["lower"] < row["upper"] - row["lower"]
+    assert (f"U00 ({100 * row90['rate']:.1f}%, 90% CI {100 * row90['lower']:.1f}–{100 * row90['upper']:.1f}; "
+            "target 85.0%)") in coverage.describe_vs_target(res90, name="unit")
     # by several keys, units are named by all of them (a unit measured in two periods is named twice, apart)
     res = coverage.vs_target(short, by=["unit", "period"], alternative="two-sided")
     periods = sorted(short.loc[short["unit"] == "U00", "period"].unique())

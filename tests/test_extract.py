@@ -16,6 +16,7 @@ from analysis.exceptions import DataValidationError
 from analysis.extract import (
     COLUMNS,
     check_margins,
+    describe_margins,
     extract_indicators,
     extract_report,
     load_vocabulary,
@@ -80,6 +81,32 @@ def test_margins_targets_and_check():
     assert checked.loc["birth_control_prevalence_rate_pct", "status"] == "mismatch"
     assert checked.loc["contraceptive_prevalence_rate_pct", "tolerance"] == pytest.approx(0.1)  # 0.05 + 0.05
     assert checked.loc["policy_compliance_rate_pct", "status"] == "incomplete"
+
+
+def test_describe_margins_counts_each_status():
+    """'5 state a target or margin; 1 do not add up' read as if 4 checked out: the sentence now counts the
+    statements that add up, do not, and cannot be checked (incomplete), in both languages."""
+    table = extract_report(FIXTURES / "mianyang_2019.md")
+    margins = check_margins(table)
+    status = margins["status"].value_counts()
+    assert (status["ok"], status["mismatch"], status["incomplete"]) == (2, 1, 1)
+    assert describe_margins(margins) == (
+        "4 statements state a target or margin: 2 add up within rounding, **1** does not (|value − target| ≠ "
+        "margin) and 1 cannot be checked (no target stated).")
+    assert describe_margins(margins, lang="zh") == (
+        "4 条陈述给出了目标或超额百分点：2 条在四舍五入范围内相符，**1** 条不相符（|数值 − 目标| ≠ 百分点），"
+        "1 条无法核对（未给出目标）。")
+    two = pd.concat([margins, margins[margins["status"] == "mismatch"]], ignore_index=True)
+    assert "**2** do not" in describe_margins(two)
+    no_margin = margins.copy()  # the two that add up, as if their margins had not been printed
+    was_ok = no_margin["status"] == "ok"
+    no_margin.loc[was_ok, "status"], no_margin.loc[was_ok, "margin_pp"] = "incomplete", float("nan")
+    assert describe_margins(no_margin).endswith(
+        "0 add up within rounding, **1** does not (|value − target| ≠ margin) and 3 cannot be checked "
+        "(1 with no target stated, 2 with no margin stated).")
+    assert describe_margins(no_margin, lang="zh").endswith("3 条无法核对（1 条未给出目标，2 条未给出超额百分点）。")
+    assert describe_margins(margins.iloc[:0]) == "No statement states a target or margin."
+    assert describe_margins(margins.iloc[:0], lang="zh") == "没有陈述给出目标或超额百分点。"
 
 
 def test_margin_with_two_decimals_and_no_target():

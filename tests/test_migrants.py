@@ -6,6 +6,8 @@ PROVENANCE.md)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -147,7 +149,13 @@ def test_profile(census):
     then = res.table[(res.table["role"] == "region") & (res.table["census"] == 2010)].iloc[0]
     parent = res.table[(res.table["role"] == "parent") & (res.table["census"] == 2020)].iloc[0]
     assert f"**{100 * now['share']:.1f}%**" in zh and f"{now['population'] / 1e4:,.1f} 万常住人口" in zh
-    assert f"2010 年该比例为 {100 * then['share']:.1f}%" in zh and f"上级地区（{parent['name_zh']}） 2020 年为" in zh
+    nation = res.table[(res.table["role"] == "nation") & (res.table["census"] == 2020)].iloc[0]
+    assert f"2010 年该比例为 {100 * then['share']:.1f}%" in zh
+    # parent region and nation in one comparison sentence, in both languages
+    assert (f"对比：2020 年上级地区（{parent['name_zh']}）为 {100 * parent['share']:.1f}%，全国为 "
+            f"{100 * nation['share']:.1f}%。") in zh and zh.count("对比") == 1
+    assert (f"For comparison, the 2020 share was {100 * parent['share']:.1f}% in its parent region (广州市) and "
+            f"{100 * nation['share']:.1f}% in the nation (China).") in text and text.count("For comparison") == 1
     assert "In 2010" not in zh and migrants.CAVEATS_ZH[migrants.CAVEAT_DEFINITIONS].endswith("仅供参考。")
 
 
@@ -195,6 +203,37 @@ def test_sex_ratio_relation_matches_statsmodels(census):
     plt.close("all")
     with pytest.raises(ModelSpecificationError):
         migrants.sex_ratio_relation(c, origin="abroad")
+
+
+def _with_slope(res, ratio, lower, upper):
+    table = res.table.copy()
+    table.loc[1, ["ratio", "lower", "upper"]] = [ratio, lower, upper]
+    return dataclasses.replace(res, table=table)
+
+
+def test_describe_sex_ratio_relation_by_direction(census):
+    """The slope is phrased by its direction ("0.26% lower"), never as a signed "-0.26% different", with the
+    interval on the same footing, the units left out and the caveat (the age-0 ratio is a proxy for the SRB)."""
+    c = census.copy()
+    c.loc[c["region_code"] == "440101", "age0_males"] = pd.NA
+    res = migrants.sex_ratio_relation(c, census=2020)
+    lower = _with_slope(res, 0.9974, 0.9964, 0.9984)
+    text = migrants.describe_sex_ratio_relation(lower)
+    assert "is associated with a 0.26% lower age-0 sex ratio (95% CI 0.16% to 0.36% lower, p = " in text
+    assert "different" not in text and "-0." not in text
+    assert "1 unit(s) without age-0 counts were left out: 440101." in text
+    assert "**Caveat:**" in text and "proxy for the sex ratio at birth" in text
+    zh = migrants.describe_sex_ratio_relation(lower, lang="zh")
+    assert "人户分离人口比重每高 10 个百分点，0 岁人口性别比低 0.26%（95% 置信区间为低 0.16% 至 0.36%，p = " in zh
+    assert "出生性别比的代理指标" in zh and "相差" not in zh
+    higher = migrants.describe_sex_ratio_relation(_with_slope(res, 1.0039, 1.0018, 1.0059))
+    assert "a 0.39% higher age-0 sex ratio (95% CI 0.18% to 0.59% higher" in higher
+    both = _with_slope(res, 1.0005, 0.999, 1.002)  # the interval spans no difference
+    assert "a 0.05% higher age-0 sex ratio (95% CI 0.10% lower to 0.20% higher" in migrants.describe_sex_ratio_relation(both)
+    assert "高 0.05%（95% 置信区间为低 0.10% 至高 0.20%" in migrants.describe_sex_ratio_relation(both, lang="zh")
+    real = res.table.loc[1]
+    direction = "lower" if real["ratio"] < 1 else "higher"
+    assert f"a {abs(100 * (real['ratio'] - 1)):.2f}% {direction} age-0 sex ratio" in migrants.describe_sex_ratio_relation(res)
 
 
 # ------------------------------------------------------------------------------------------------ real data

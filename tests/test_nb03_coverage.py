@@ -4,12 +4,14 @@ and a province on the published aggregates, a county with synthetic seeded cover
 from __future__ import annotations
 
 import json
+import re
 
 import nbformat
 import pandas as pd
 import papermill as pm
 import pytest
 
+from analysis import coverage
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
 
 NOTEBOOK = NOTEBOOKS_DIR / "03_migrant_service_coverage.ipynb"
@@ -60,6 +62,40 @@ def test_published_aggregates(tmp_path, region, journal_width):
     assert {"rank_national", "rank_in_province"} <= set(ranks.columns)
     if region == "44":
         assert set(ranks["province_code"]) == {"440000"}
+    # which published rates are used depends on the level (the nation gets every bundled rate)
+    assert ("(all bundled rates: national, provincial and local figures)" if region == "000000"
+            else "(its own and national figures)") in md
+    assert "its province's" not in md and md.count("For comparison") <= 1
+    # the slope is phrased by direction, with its interval; no signed "-0.26% different"
+    assert "is associated with a " in md and "% different" not in md and "proxy for the sex ratio at birth" in md
+    # shortfalls are listed with the interval of coverage_vs_target.csv
+    for _, row in vt[vt["verdict"] == "below"].iterrows():
+        assert (f"({100 * row['rate']:.1f}%, 95% CI {100 * row['lower']:.1f}–{100 * row['upper']:.1f}; "
+                f"target {100 * row['target']:.1f}%)") in md
+    # section 5 uses the test of section 4 (alternative two-sided by default) and says it is not adjusted
+    min_n = pd.read_csv(out_dir / "min_n_table.csv")
+    same_test = coverage.check_reported(min_n["rate_pct"].tolist(), target=min_n["target_pct"].tolist(),
+                                        alternative="two-sided").table
+    assert min_n["min_eligible"].equals(same_test["min_eligible"])
+    assert "By the exact binomial test (two-sided, α = 0.05)" in md and "one-sided binomial" not in md
+    assert "a Holm adjustment across rates" in md
+    # each source once; the census licence is named as a licence
+    sources = [line for line in md.splitlines() if line.startswith("- ")]
+    dois = [line[line.index("doi:"):] for line in sources if "doi:" in line]
+    assert len(dois) == len(set(dois)) and len(sources) == len(set(sources))
+    assert not any("see above" in line for line in sources) and "(Lei Dong et al., MIT licence)" in md
+
+
+def test_published_aggregates_in_chinese(tmp_path):
+    """Chinese text: full-width brackets around the region name, one comparison sentence, the same test in
+    section 5 as in section 4."""
+    out_dir, md = _run(tmp_path, region="440300", lang="zh", figure_formats=["png"])
+    assert "**地区：** 440300 深圳市 · 层级：地级" in md and "(" not in md.split("\n")[0]
+    assert md.count("对比：") == 1 and "上级地区（广东省）为" in md
+    assert "（本市、所在省及全国的数字）" in md and "0 岁人口性别比低 " in md and "相差" not in md
+    assert "按精确二项检验（双侧，α = 0.05）" in md and "精确单侧二项检验" not in md
+    assert "95% 置信区间" in md and "；目标 85.0%）" in md
+    assert re.search(r"[\u4e00-\u9fff] ?\(|\)[\u4e00-\u9fff]", md.split("\n- ")[0]) is None  # before the sources
 
 
 def test_county_with_user_records(tmp_path, rng, journal_width):
@@ -74,6 +110,7 @@ def test_county_with_user_records(tmp_path, rng, journal_width):
     pd.DataFrame(rows).to_csv(path, index=False, encoding="utf-8-sig")
     out_dir, md = _run(tmp_path, region="440106", coverage_path=str(path), lang="zh", correction="bh")
     assert "没有下级单位" in md and "覆盖记录来自" in md and "与目标比较的 12 个比率" in md  # lang="zh": text in Chinese
+    assert md.count("对比：") == 1 and "全国 (" not in md
     assert "Coverage records from" not in md and "Falling short" not in md
     vt = pd.read_csv(out_dir / "coverage_vs_target.csv")
     assert len(vt) == 12

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import nbformat
 import pandas as pd
 import papermill as pm
 
@@ -25,6 +26,12 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     assert set(indicators["region_code"]) == {"510700", "510703", "510704"}  # 绵阳市 and its districts only
     margins = pd.read_csv(out_dir / "margin_checks.csv", encoding="utf-8-sig")
     assert sorted(margins["status"]) == ["incomplete", "mismatch", "ok", "ok"]
+    nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
+    md = "\n".join(o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
+    # the sentence counts each status: it must not read as if all but the mismatches added up
+    assert ("4 statements state a target or margin: 2 add up within rounding, **1** does not (|value − target| ≠ "
+            "margin) and 1 cannot be checked (no target stated).") in md
     comparison = pd.read_csv(out_dir / "report_vs_census.csv", encoding="utf-8-sig", dtype={"region_code": str})
     srb_census = comparison[(comparison["indicator"] == "sex_ratio_at_birth")
                             & comparison["source"].str.startswith("census")]

@@ -505,6 +505,40 @@ def check_margins(table: pd.DataFrame) -> pd.DataFrame:
     return rows[keep].reset_index(drop=True)
 
 
+def describe_margins(margins: pd.DataFrame, *, lang: str = "en") -> str:
+    """Markdown sentence on a :func:`check_margins` table: how many statements state a target or margin, how
+    many add up within rounding (``ok``), how many do not (``mismatch``) and how many cannot be checked
+    (``incomplete``: no target, or no margin, stated), in English or (``lang="zh"``) Chinese."""
+    from analysis import narrative
+
+    tr, _ = narrative.in_language(lang)
+    if not len(margins):
+        return tr("No statement states a target or margin.", "没有陈述给出目标或超额百分点。")
+    status = margins["status"].fillna("")
+    ok, bad = int((status == "ok").sum()), int((status == "mismatch").sum())
+    open_ = status == "incomplete"
+    no_target = int((open_ & margins["target_value"].isna()).sum())
+    no_margin = int(open_.sum()) - no_target
+    n = len(margins)
+    head_en = (f"{n} {'statement states' if n == 1 else 'statements state'} a target or margin: "
+               f"{ok} {'adds' if ok == 1 else 'add'} up within rounding, **{bad}** {'does' if bad == 1 else 'do'} not "
+               "(|value − target| ≠ margin)")
+    head_zh = (f"{n} 条陈述给出了目标或超额百分点：{ok} 条在四舍五入范围内相符，**{bad}** 条不相符"
+               "（|数值 − 目标| ≠ 百分点）")
+    why_en = [f"{k} with no {what} stated" for k, what in ((no_target, "target"), (no_margin, "margin")) if k]
+    why_zh = [f"{k} 条未给出{what}" for k, what in ((no_target, "目标"), (no_margin, "超额百分点")) if k]
+    if not why_en:
+        return tr(head_en + ".", head_zh + "。")
+    if len(why_en) == 1:  # one reason: "2 cannot be checked (no target stated)"
+        k = no_target or no_margin
+        what_en, what_zh = ("target", "目标") if no_target else ("margin", "超额百分点")
+        return tr(f"{head_en} and {k} cannot be checked (no {what_en} stated).",
+                  f"{head_zh}，{k} 条无法核对（未给出{what_zh}）。")
+    k = no_target + no_margin
+    return tr(f"{head_en} and {k} cannot be checked ({', '.join(why_en)}).",
+              f"{head_zh}，{k} 条无法核对（{'，'.join(why_zh)}）。")
+
+
 # --------------------------------------------------------------------------------------------- public
 def _damage_near(original: str, start: int, end: int) -> bool:
     window = original[max(0, start - 2): end + 2]
