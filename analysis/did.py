@@ -41,8 +41,9 @@ _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt
 def province_panel(series: pd.DataFrame) -> pd.DataFrame:
     """Tidy ``province_series`` (indicator ∈ {cbr, population}) → one row per region_code × year.
 
-    Columns: region_code, region_zh, year, cbr (per 1000), population (persons, as stored). Missing
-    values (CBR 2020, 2023) stay NaN.
+    Columns: region_code, region_zh, year, cbr (per 1000), population (persons at year end, as stored),
+    mean_population (the mean of this and the previous year-end population: the denominator of the CBR, so births
+    = cbr × mean_population / 1000; NaN without the previous year). Missing values (CBR 2020, 2023) stay NaN.
     """
     need = ["region_code", "year", "indicator", "value"]
     missing = [c for c in need if c not in series.columns]
@@ -55,6 +56,10 @@ def province_panel(series: pd.DataFrame) -> pd.DataFrame:
     if "region_zh" in series.columns:
         names = series.drop_duplicates("region_code").set_index("region_code")["region_zh"]
         wide.insert(1, "region_zh", wide["region_code"].map(names))
+    if "population" in wide.columns:
+        prev = wide[["region_code", "year", "population"]].assign(year=wide["year"] + 1)
+        wide = wide.merge(prev, on=["region_code", "year"], how="left", suffixes=("", "_prev"))
+        wide["mean_population"] = (wide["population"] + wide.pop("population_prev")) / 2
     return wide.sort_values(["region_code", "year"]).reset_index(drop=True)
 
 

@@ -225,6 +225,8 @@ def test_inputs_helpers():
         "indicator": ["cbr", "population", "cbr", "population"], "value": [8.1, 2.15e7, np.nan, 2.19e7]})
     wide = province_panel(series)
     assert list(wide["year"]) == [2019, 2020] and np.isnan(wide.loc[1, "cbr"])
+    # the CBR's denominator: the mean of the two year-end populations (by hand), none for the first year
+    assert np.isnan(wide.loc[0, "mean_population"]) and wide.loc[1, "mean_population"] == (2.15e7 + 2.19e7) / 2
     cb = pd.DataFrame({"census": 2010, "region_code": ["110000"] * 4 + ["120000"] * 4, "residence": "total",
                        "birth_order": ["all", "1", "all", "1"] * 2, "sex": ["male", "male", "female", "female"] * 2,
                        "births": [60, 45, 40, 35, 100, 50, 100, 50]})
