@@ -193,8 +193,9 @@ def rankings(data: pd.DataFrame | None = None, *, census: int = 2020, by: str = 
 def subunits(region: str, data: pd.DataFrame | None = None, *, census: int = 2020) -> pd.DataFrame:
     """The units one level below ``region`` (a 6-digit code) with 2010/2020 shares and change, ranked by
     the ``census`` share. Nation → provinces; province → prefectures (counties where the province has fewer
-    than two real prefectures, as the municipalities with only 市辖区/县 units); prefecture → counties;
-    county → empty table."""
+    than two real prefectures, as the municipalities with only 市辖区/县 units); prefecture → counties (none for
+    a prefecture city without counties, whose 2010 table has a single 市辖区 row for the whole city); county →
+    empty table."""
     ch = change(data)
     code = str(region)
     lvl = "nation" if code == NATION_CODE else ch.loc[ch["region_code"] == code, "level"].squeeze()
@@ -208,6 +209,8 @@ def subunits(region: str, data: pd.DataFrame | None = None, *, census: int = 202
             sub = ch[(ch["level"] == "county") & (ch["province_code"] == code)]
     elif lvl == "prefecture":
         sub = ch[(ch["level"] == "county") & (ch["prefecture_code"] == code)]
+        if sub["name_zh"].isin(_PLACEHOLDER_PREFECTURES).all():  # a city without counties (东莞 2010: one 市辖区 row)
+            sub = sub.iloc[0:0]
     else:
         sub = ch.iloc[0:0]
     return rank(sub, by=f"share_{census}")

@@ -152,6 +152,10 @@ def test_level_within_selects_counties_of_a_province():
     regions = bp.select_regions(level="county", within="44")
     assert regions and all(r.code.startswith("44") for r in regions)
     assert len({r.code for r in regions}) == len(regions)
+    # the prefecture cities without counties are county-level units too; prefectures with counties are not
+    levels = {r.code: r.level for r in regions}
+    assert levels["441900"] == levels["442000"] == "prefecture" and "440300" not in levels
+    assert [r.code for r in regions] == sorted(levels)
 
 
 def test_notebook_keys(tmp_path):

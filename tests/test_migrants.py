@@ -119,6 +119,14 @@ def test_subunits(census):
     assert migrants.subunits("440301", census).empty
 
 
+
+def test_prefecture_city_without_counties_has_no_subunits():
+    """东莞 (441900) in the real census table: 2010 has one 市辖区 row without a code for the whole city, 2020 none;
+    that row is the city itself, not a sub-unit (it made notebook 03 fail on an empty 2020 ranking)."""
+    assert migrants.subunits("441900").empty and migrants.subunits("620200").empty
+    assert len(migrants.subunits("440300")) >= 9  # a prefecture with districts keeps them
+
+
 def test_profile(census):
     res = migrants.profile("440103", census)
     assert res.table["role"].tolist() == ["region", "region", "parent", "parent", "nation", "nation"]

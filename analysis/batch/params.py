@@ -330,7 +330,9 @@ def select_regions(
     all_regions: bool = False,
     include_nation: bool = False,
 ) -> list[Region]:
-    """The regions of a batch: an explicit list, or every region of ``level`` (within one region or all)."""
+    """The regions of a batch: an explicit list, or every region of ``level`` (within one region or all). Level
+    ``county`` means the county-level units: the counties plus the prefecture-level cities that have no counties
+    (东莞, 中山, 儋州, 嘉峪关, 三沙), so that a county batch covers the country once."""
     chosen: list[Region] = []
     if include_nation:
         chosen.append(Region(code=NATION_CODE, name="全国", level="nation"))
@@ -342,7 +344,14 @@ def select_regions(
         if level not in {"province", "prefecture", "county"}:
             raise ParameterError(f"--level must be province, prefecture or county, got {level!r}")
         parent = resolve_region(within).code if within else NATION_CODE
-        chosen += _frame_regions(_registry().children(parent, level=level))
+        units = _registry().children(parent, level=level)
+        if level == "county":  # county-level units: also the prefecture cities without counties (东莞, 中山, …)
+            import pandas as pd
+
+            prefectures = _registry().children(parent, level="prefecture")
+            alone = prefectures[~prefectures["code"].isin(units["parent_code"])]
+            units = pd.concat([units, alone]).sort_values("code")
+        chosen += _frame_regions(units)
     seen: dict[str, Region] = {}
     for r in chosen:
         seen.setdefault(r.code, r)
