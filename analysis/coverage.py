@@ -201,7 +201,9 @@ class VsTargetResult(Result):
                     xerr=[100 * (t["rate"][m] - t["lower"][m]), 100 * (t["upper"][m] - t["rate"][m])],
                     fmt="o", color=colour, ms=4, capsize=2, label=label_text(_VERDICT_LABELS[verdict], lang),
                 )
-        ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label=label_text("target", lang), zorder=4)
+        one = t["target"].nunique() == 1  # one target: its value in the legend
+        target_name = label_text("target", lang) + (f" {100 * t['target'].iloc[0]:g}%" if one else "")
+        ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label=target_name, zorder=4)
         ax.set_yticks(ypos, labels=names)
         ax.set_xlim(-2, 102)
         ci = ci_label(self.params["alpha"], lang)

@@ -396,7 +396,8 @@ class EventStudyResult(Result):
         return ax
 
     def plot(self, ax: Axes | None = None, *, lang: str = "en") -> Axes:
-        """Coefficients with CIs by event time; reference period marked; zero line."""
+        """Coefficients with CIs by event time; the reference period (fixed at 0, not estimated) as a hollow
+        marker; zero line."""
         import matplotlib.pyplot as plt
 
         ax = ax if ax is not None else plt.gca()
@@ -404,9 +405,13 @@ class EventStudyResult(Result):
         ax.axhline(0, color="0.5", lw=0.8)
         zh = lang == "zh"
         ax.axvline(-0.5, color="C3", lw=0.8, ls=":", label="政策生效" if zh else "policy takes effect")
-        ax.errorbar(t["event_time"], t["estimate"], yerr=[t["estimate"] - t["lower"], t["upper"] - t["estimate"]],
+        ref = (t["event_time"] == self.params["reference"]).to_numpy()
+        est = t[~ref]
+        ax.errorbar(est["event_time"], est["estimate"], yerr=[est["estimate"] - est["lower"], est["upper"] - est["estimate"]],
                     fmt="o", color="C0", capsize=3, ms=4,
                     label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
+        ax.plot(t.loc[ref, "event_time"], np.zeros(ref.sum()), "o", ms=4, mfc="white", mec="C0",
+                label="参照期（固定为 0）" if zh else "reference period (fixed at 0)")
         ax.set_xlabel("相对政策年份（年）" if zh else "years relative to first affected year")
         ax.set_ylabel(f"{self.params['outcome']} 每单位强度变化" if zh
                        else f"change in {self.params['outcome']} per unit intensity")

@@ -213,7 +213,8 @@ def plot_funnel(
     overlap (:func:`analysis.plots.label_points`); ``overdispersion`` as in :func:`limits` (the observed counts
     are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`);
     ``target_label`` — the target line's legend entry (default "target" and its value on the display scale).
-    Returns the Axes.
+    The y-axis spans the units and the target (with a margin) when the limits at the smallest denominator would
+    make it more than twice as tall: the limits are then cut at the edge. Returns the Axes.
     """
     text = label_text("control_limits", lang)
     limits_text = f"%{text}" if not text.isascii() else f"% {text}"  # "95%控制限", "95% control limits"
@@ -241,6 +242,12 @@ def plot_funnel(
         target_label = f"{label_text('target', lang)} {target_y:.4g}"
     ax.axhline(target_y, color="0.1", lw=1, label=target_label)
     points = ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)
+    shown = tf(p_pts)
+    shown = shown[np.isfinite(shown)]
+    lo, hi = min(shown.min(), target_y), max(shown.max(), target_y)
+    span = (hi - lo) or abs(target_y) / 10 or 1.0
+    if np.subtract(*ax.get_ylim()[::-1]) > 2 * span:  # limits at the smallest n would squash the data
+        ax.set_ylim(lo - 0.15 * span, hi + 0.15 * span)
     log_axis(ax, "x")
     ax.set_xlabel(xlabel if xlabel is not None else x)
     ax.set_ylabel(ylabel if ylabel is not None else y)

@@ -185,7 +185,7 @@ class ITSResult(Result):
         ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label="反事实" if zh else "counterfactual")
         ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "fitted")
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")
-        return _finish(ax, self, labels, legend)
+        return _finish(ax, self, labels, legend, lang)
 
 
 def plot_fits(
@@ -206,7 +206,8 @@ def plot_fits(
     for i, (name, fit) in enumerate(fits.items()):
         cf = fit.counterfactual
         ax.fill_between(cf["date"], cf["cf_lower"], cf["cf_upper"], color=f"C{i}", alpha=0.15, lw=0)
-        ax.plot(cf["date"], cf["observed"], "o", ms=3.5, color=f"C{i}", label=name)
+        marker = "osD^v"[i % 5]  # shapes as well as colours: the fits stay apart in greyscale
+        ax.plot(cf["date"], cf["observed"], marker, ms=3.5, color=f"C{i}", label=name)
         ax.plot(cf["date"], cf["fitted"], color=f"C{i}")
         ax.plot(cf["date"], cf["counterfactual"], ls="--", color=f"C{i}", lw=0.8)
     first = next(iter(fits.values()))
@@ -214,13 +215,22 @@ def plot_fits(
     ax.plot([], [], color="0.3", ls="--", lw=0.8, label="反事实（无政策）" if zh else "counterfactual (no policy)")
     ax.fill_between([], [], [], color="0.3", alpha=0.15, lw=0,
                     label=("反事实" if zh else "counterfactual ") + plots.ci_label(first.params["alpha"], lang))
-    return _finish(ax, first, labels, True)
+    return _finish(ax, first, labels, True, lang)
 
 
-def _finish(ax: Axes, fit: ITSResult, labels: dict[str, str] | None, legend: bool) -> Axes:
-    """Interruption lines (:func:`analysis.plots.policy_lines`), axis labels and the legend of an ITS plot."""
+def _finish(ax: Axes, fit: ITSResult, labels: dict[str, str] | None, legend: bool, lang: str) -> Axes:
+    """Interruption lines (:func:`analysis.plots.policy_lines`) at each first affected period — labelled "…, from
+    2015" when that is not the year the label names —, axis labels and the legend of an ITS plot."""
     names = fit.params["first_affected"]
-    plots.policy_lines(ax, list(names.values()), [(labels or {}).get(n, n) for n in names], color="C3", side="left")
+    texts = []
+    for name, when in names.items():
+        text = (labels or {}).get(name, name)
+        shown = str(when) if fit.params["frequency"] == "annual" else pd.Timestamp(when).strftime("%Y-%m")
+        if shown not in text:
+            text += f"，{shown} 年起" if lang == "zh" and fit.params["frequency"] == "annual" else (
+                f"，{shown} 起" if lang == "zh" else f", from {shown}")
+        texts.append(text)
+    plots.policy_lines(ax, list(names.values()), texts, color="C3", side="left")
     if fit.params["frequency"] == "annual":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(fit.params["date"])

@@ -67,7 +67,7 @@ CAVEAT_DEFINITIONS = (
     "data/README.md; read the 2010 → 2020 change as indicative."
 )
 #: The axis label of a migrant share.
-_SHARE_LABEL = {"zh": "人户分离人口占常住人口（%）", "en": "migrants, % of residents"}
+_SHARE_LABEL = {"zh": "人户分离人口占常住人口（%）", "en": "living away from hukou township, % of residents"}
 #: The caveats in Chinese (``CAVEATS_ZH[CAVEAT_ECOLOGICAL]``), for text in the notebook's language.
 CAVEATS_ZH = {
     CAVEAT_ECOLOGICAL: "这是地区之间的生态学关联，并非个体层面的效应；0 岁人口性别比只是出生性别比的代理指标（还受婴儿死亡率差异、"
@@ -235,9 +235,10 @@ class BurdenResult(Result):
         xlabels = [f"{name}\n{census}" for name, census in zip(names_shown, t["census"], strict=True)]
         x = np.arange(len(t))
         bottom = np.zeros(len(t))
-        for i, k in enumerate(ORIGINS):
+        for i, (k, hatch) in enumerate(zip(ORIGINS, ("", "///", "..."), strict=True)):  # hatches: greyscale print
             vals = 100 * t[f"share_{k}"].to_numpy(dtype=float, na_value=np.nan)
-            ax.bar(x, np.nan_to_num(vals), bottom=bottom, color=f"C{i}", label=names[k], width=0.7)
+            ax.bar(x, np.nan_to_num(vals), bottom=bottom, color=f"C{i}", label=names[k], width=0.7, hatch=hatch,
+                   edgecolor="white", linewidth=0)
             bottom += np.nan_to_num(vals)
         ax.set_xticks(x, labels=xlabels, fontsize=8)
         ax.set_ylabel(names["ylabel"])
@@ -292,7 +293,7 @@ class SexRatioRelationResult(Result):
     dispersion: float
     caveat: str = CAVEAT_ECOLOGICAL
 
-    def plot(self, ax: Axes | None = None, *, lang: str = "zh", reference: float = 105) -> Axes:
+    def plot(self, ax: Axes | None = None, *, lang: str = "zh", reference: float = 106) -> Axes:
         """Age-0 sex ratio (males per 100 females) against migrant share (%), point area ∝ age-0 population,
         with the fitted curve, its (1 − alpha) confidence band and a dotted ``reference`` line, all in the
         legend."""

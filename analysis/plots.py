@@ -562,8 +562,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "pooled": ("合计", "Pooled"),
     "reference": ("参照值", "Reference"),
     "prior_mean": ("先验均值", "Prior mean"),
-    "above_target": ("显著高于目标", "Above target"),
-    "below_target": ("显著低于目标", "Below target"),
+    "above_target": ("显著高于目标", "Significantly above target"),
+    "below_target": ("显著低于目标", "Significantly below target"),
     "not_distinguishable": ("与目标无显著差异", "Not distinguishable from target"),
     "normal_srb": ("正常出生性别比范围（103–107）", "Normal SRB range (103–107)"),
     "selective_two_child_2014": ("单独二孩政策（2014）", "Selective two-child policy (2014)"),
@@ -618,14 +618,14 @@ def _latin(char: str) -> bool:
 def wrap_label(text: str, width: int = 40) -> str:
     """``text`` broken into lines of at most ``width`` columns, a Chinese or full-width character counting
     two (it is about twice as wide as a Latin letter). Latin text breaks at spaces, Chinese between
-    characters but never before closing or after opening punctuation; "n = 205,990" stays on one line, a
-    word longer than a line stays whole, and existing line breaks are kept."""
+    characters but never before closing or after opening punctuation or a " ·" separator; "n = 205,990" stays
+    on one line, a word longer than a line stays whole, and existing line breaks are kept."""
     if width < 2:
         raise ValueError(f"width must be at least 2 columns, got {width}")
     out = []
     for part in text.split("\n"):
         tokens: list[str] = []
-        for char in part.replace(" = ", _GLUE + "=" + _GLUE):
+        for char in part.replace(" = ", _GLUE + "=" + _GLUE).replace(" ·", _GLUE + "·"):
             if tokens and not char.isspace() and (
                 char in _CLOSING or tokens[-1][-1] in _OPENING or (_latin(char) and _latin(tokens[-1][-1]))
             ):

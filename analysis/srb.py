@@ -572,7 +572,8 @@ class Trend(Result):
         ax.plot(x, fit["fitted"], color="C0", lw=1.6, label=label)
         if {"fitted_lower", "fitted_upper"} <= set(fit.columns):
             ax.fill_between(x, fit["fitted_lower"], fit["fitted_upper"], color="C0", alpha=0.2, lw=0,
-                            label=plots.ci_label(self.params["alpha"], lang) if label else None)  # fmt: skip
+                            label=plots.ci_label(self.params["alpha"], lang, of="拟合值" if lang == "zh" else "Fit")
+                            if label else None)  # fmt: skip
         for i, jp in enumerate(self.params.get("joinpoints", [])):
             ax.axvline(jp, color="C3", lw=0.8, ls=":",
                        label=("连接点" if lang == "zh" else "Joinpoints") if label and i == 0 else None)  # fmt: skip

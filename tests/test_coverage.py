@@ -324,11 +324,13 @@ def test_result_plot_and_summary(records):
     fig, ax = plt.subplots()
     assert res.plot(ax=ax) is ax
     legend = {t.get_text() for t in ax.get_legend().get_texts()}
-    assert "Target" in legend and legend <= {"Target", "Above target", "Below target", "Not distinguishable from target"}
+    assert "Target 85%" in legend  # one target: its value
+    assert legend <= {"Target 85%", "Significantly above target", "Significantly below target",
+                      "Not distinguishable from target"}
     assert ax.get_xlabel() == "rate (%) with Wilson 95% CI"
     fig, ax = plt.subplots()
     res.plot(ax=ax, lang="zh")
-    assert "目标值" in {t.get_text() for t in ax.get_legend().get_texts()}
+    assert "目标值 85%" in {t.get_text() for t in ax.get_legend().get_texts()}
     fig, ax = plt.subplots()
     coverage.vs_target(records, by=["unit", "period"], interval="exact", alpha=0.1).plot(ax=ax, lang="zh")
     assert ax.get_xlabel() == "覆盖率（%）及精确90%置信区间"

@@ -181,7 +181,14 @@ def test_plot_and_summary(rng):
     r = event_study(_panel(rng), intensity="intensity", policy_year=2015, alpha=0.1)
     ax = r.plot()
     assert ax.get_xlabel().startswith("years relative")
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["policy takes effect", "Estimate, 90% CI"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "policy takes effect", "reference period (fixed at 0)", "Estimate, 90% CI"]
+    # the reference period is drawn hollow at 0 and without an interval; the others with theirs
+    ref = r.params["reference"]
+    hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]
+    assert len(hollow) == 1 and list(hollow[0].get_xdata()) == [ref] and list(hollow[0].get_ydata()) == [0]
+    bars = ax.containers[0]
+    assert ref not in list(bars.lines[0].get_xdata()) and len(bars.lines[0].get_xdata()) == len(r.table) - 1
     assert "Pooled DiD" in r.summary()
 
 

@@ -131,6 +131,19 @@ def test_plot_funnel_with_transform():
         funnel.plot_funnel(df, x="n", y="p", target_p=0.5)
 
 
+def test_plot_y_range_follows_the_units_not_the_widest_limits():
+    """A tiny unit (n = 20) opens the limits to ≈ 0.27–0.75 on the share scale; the axis keeps to the units and the
+    target (hand computation: data 0.49–0.53, target 0.51, span 0.04, margin 15 %), cutting the limits."""
+    df = pd.DataFrame({"births": [20, 5000, 8000], "p": [0.50, 0.49, 0.53]})
+    fig, ax = plt.subplots()
+    funnel.plot_funnel(df, x="births", y="p", target_p=0.51, ax=ax)
+    assert ax.get_ylim() == pytest.approx((0.49 - 0.006, 0.53 + 0.006))
+    wide = pd.DataFrame({"births": [20, 40], "p": [0.3, 0.7]})  # the units span the limits: left as drawn
+    fig, ax = plt.subplots()
+    funnel.plot_funnel(wide, x="births", y="p", target_p=0.5, ax=ax)
+    assert ax.get_ylim()[0] < 0.3 and ax.get_ylim()[1] > 0.7
+
+
 def test_plot_legend_follows_the_language():
     import matplotlib.pyplot as plt
 

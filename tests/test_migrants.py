@@ -204,7 +204,7 @@ def test_sex_ratio_relation_matches_statsmodels(census):
     fig, ax = plt.subplots()
     assert res.plot(ax=ax) is ax
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "各单位（面积∝0岁人口）", "拟二项 GLM 拟合", "95%置信区间", "参照值 105"]
+        "各单位（面积∝0岁人口）", "拟二项 GLM 拟合", "95%置信区间", "参照值 106"]
     fig, ax = plt.subplots()
     migrants.sex_ratio_relation(c, census=2020, alpha=0.1).plot(ax=ax, lang="en", reference=106)
     assert [t.get_text() for t in ax.get_legend().get_texts()][2:] == ["90% CI", "Reference 106"]

@@ -94,6 +94,9 @@ def test_county_run(tmp_path):
     assert "代理指标" in text
     # tested against the rest of Guangdong (the province's counts contain Tianhe's), in Chinese punctuation
     assert "广东省其余地区" in text and "（95% 置信区间" in text and " (95% CI" not in text
+    # its peers are the province's county-level units, as on the province's own funnel (东莞, 中山 included)
+    peers = pd.read_csv(out / "peers_funnel_2020.csv", encoding="utf-8-sig")
+    assert len(peers) == 124 and {"东莞市", "中山市"} <= set(peers["name_zh"])
     assert (out / "funnel_position.png").stat().st_size > 10_000
     # figure_formats=["png"] (the quick batch setting): PNG only, and the choice is recorded
     assert not list(out.glob("*.pdf")) and not list(out.glob("*.svg"))

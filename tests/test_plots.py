@@ -546,6 +546,8 @@ def test_wrap_label_counts_chinese_characters_twice():
     assert plots.wrap_label("label n = 539,926", 10) == "label\nn = 539,926"
     assert plots.wrap_label("  supercalifragilistic  word ", 5) == "supercalifragilistic\nword"
     assert plots.wrap_label("a b\nc d", 80) == "a b\nc d"
+    assert plots.wrap_label("合并 · 健康档案建档率 · n = 539,926", 24) == "合并 · 健康档案建档率 ·\nn = 539,926"
+    assert not any(line.startswith("·") for line in plots.wrap_label("aaaa bbbb · cccc", 9).split("\n"))
     with pytest.raises(ValueError, match="width"):
         plots.wrap_label("x", 1)
 

@@ -258,7 +258,7 @@ def test_joinpoint_recovers_known_break():
     fig, ax = plt.subplots()
     res.plot(ax=ax, lang="zh", label="拟合")
     ax.legend()
-    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == sorted(["拟合", "95%置信区间", "连接点"])
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == sorted(["拟合", "拟合值（95%置信区间）", "连接点"])  # the band says it is the fit's
     plt.close(fig)
 
 

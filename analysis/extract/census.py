@@ -70,7 +70,7 @@ class CensusComparison(Result):
         ax.set_yticks(range(len(units)), [f"{name}（{code}）" if zh else f"{name} ({code})"
                                           for name, code in zip(names, units, strict=True)])  # fmt: skip
         ax.set_ylim(len(units) - 0.5, -0.5)  # first region on top
-        ax.set_xlabel(plots.label("srb", lang))
+        ax.set_xlabel("性别比（女=100）" if lang == "zh" else "Sex ratio (males per 100 females)")
         ax.legend(frameon=False, fontsize=8)
         return ax
 
