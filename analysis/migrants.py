@@ -242,7 +242,7 @@ class BurdenResult(Result):
             bottom += np.nan_to_num(vals)
         ax.set_xticks(x, labels=xlabels, fontsize=8)
         ax.set_ylabel(names["ylabel"])
-        ax.legend(frameon=False, fontsize=8)
+        plots.legend_on_top(ax)  # above the bars, never across them
         return ax
 
 
@@ -313,7 +313,7 @@ class SexRatioRelationResult(Result):
         ax.set_ylabel(plots.label("age0_sex_ratio", lang))
         ax.set_ylim(max(80, float(np.nanpercentile(d["sex_ratio"], 0.5)) - 5),
                     float(np.nanpercentile(d["sex_ratio"], 99.5)) + 5)
-        ax.legend(frameon=False, fontsize=8)
+        plots.legend_on_top(ax, outside=True)  # above the axes: the y-range leaves out the extreme 1 %
         return ax
 
 

@@ -64,6 +64,7 @@ __all__ = [
     "label",
     "label_keys",
     "label_points",
+    "legend_on_top",
     "png_bytes",
     "policy_lines",
     "register_cjk_font",
@@ -934,6 +935,33 @@ def label_points(
         adjust_text(texts, ax=ax, objects=avoid, iter_lim=REPEL_ITERATIONS, time_lim=None, **_REPEL_FORCES,
                     arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5})  # fmt: skip
     return texts
+
+
+def legend_on_top(ax: Axes, *, fontsize: float = 8, margin: float = 0.04, outside: bool = False) -> Any:
+    """The legend in one row along the top inside ``ax`` (two rows, or one column, if a row is wider than the
+    axes), with the y-axis raised so that everything drawn stays below it; call it after plotting. With
+    ``outside`` it sits just above the axes instead and the axis is left alone (for plots whose y-range
+    deliberately leaves out extreme points, which raising it would bring back under the legend). Returns the
+    Legend (None without entries). Without a renderer to measure the legend, it only places it."""
+    handles, texts = ax.get_legend_handles_labels()
+    if not handles:
+        return None
+    y0, y1 = ax.get_ylim()
+    canvas = ax.figure.canvas
+    legend = None
+    for ncol in dict.fromkeys((len(handles), -(-len(handles) // 2), 1)):
+        where = {"loc": "lower center", "bbox_to_anchor": (0.5, 1.0)} if outside else {"loc": "upper center"}
+        legend = ax.legend(handles, texts, ncol=ncol, frameon=False, fontsize=fontsize, borderaxespad=0.2,
+                           columnspacing=1.2, handlelength=1.6, **where)
+        if not hasattr(canvas, "get_renderer"):
+            return legend
+        box, frame = legend.get_window_extent(canvas.get_renderer()), ax.get_window_extent(canvas.get_renderer())
+        if box.width <= frame.width:
+            break
+    share = box.height / frame.height + margin  # of the axes' height, taken by the legend
+    if not outside and share < 0.6:  # otherwise the data would be squashed: leave the axis as it is
+        ax.set_ylim(y0, y0 + (y1 - y0) / (1 - share))
+    return legend
 
 
 def _decimal_year(value: Any) -> float:

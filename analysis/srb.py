@@ -272,7 +272,7 @@ class SRBEstimate(Result):
         ref = self.params["reference"]
         ax.axhline(ref, color="0.5", lw=0.8, ls="--", label=f"{plots.label('reference', lang)} {ref:g}")
         ax.set_xlabel(xlabel if xlabel is not None else x)
-        ax.legend(frameon=False, fontsize=8)
+        plots.legend_on_top(ax)  # above the estimates, never across them
         return ax
 
 

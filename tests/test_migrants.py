@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from analysis import migrants
+from analysis import migrants, plots
 from analysis.exceptions import AnalysisError, ModelSpecificationError
 
 
@@ -128,6 +128,7 @@ def test_prefecture_city_without_counties_has_no_subunits():
 
 
 def test_profile(census):
+    plots.set_theme("zh")  # legends are measured to place them: with the Chinese font
     res = migrants.profile("440103", census)
     assert res.table["role"].tolist() == ["region", "region", "parent", "parent", "nation", "nation"]
     assert res.table["region_code"].tolist()[2] == "440100"
@@ -183,6 +184,7 @@ def test_plot_ranking(census):
 def test_sex_ratio_relation_matches_statsmodels(census):
     """Reference: statsmodels GLM binomial fitted directly on the synthetic counties, with the Pearson
     dispersion computed by hand (quasi-binomial standard errors = binomial SE × sqrt(phi))."""
+    plots.set_theme("zh")  # legends are measured to place them: with the Chinese font
     c = census.copy()
     c.loc[c["region_code"] == "440101", "age0_males"] = pd.NA
     res = migrants.sex_ratio_relation(c, census=2020)

@@ -609,3 +609,28 @@ def test_label_points_keeps_labels_apart_and_is_repeatable():
     assert positions[0] == positions[1]
     with pytest.raises(ValueError, match="labels"):
         plots.label_points(ax, [1, 2], [1, 2], ["a"])
+
+
+def test_legend_on_top_keeps_the_data_clear():
+    """Points reaching the top of the axes: the legend goes along the top and the y-axis is raised until the
+    highest point lies below the legend's box; ``outside`` puts it above the axes and leaves the axis alone."""
+    plots.set_theme("en")
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([0, 1, 2, 3], [1, 5, 2, 5], "o", label="estimates")
+    ax.axhline(0.5, ls="--", label="reference 0.5")
+    top_before = ax.get_ylim()[1]
+    legend = plots.legend_on_top(ax)
+    assert legend is not None and ax.get_ylim()[1] > top_before
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert len({round(t.get_window_extent(renderer).y0) for t in legend.get_texts()}) == 1  # one row
+    box = legend.get_window_extent(renderer)
+    highest = ax.transData.transform((1, 5))[1]
+    assert highest < box.y0
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot([0, 1], [1, 5], "o", label="a")
+    ax.set_ylim(0, 4)  # 5 deliberately left out
+    plots.legend_on_top(ax, outside=True)
+    assert ax.get_ylim() == (0, 4)
+    fig, ax = plt.subplots()
+    assert plots.legend_on_top(ax) is None  # nothing to name

@@ -22,7 +22,7 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import Table2x2
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis import srb
+from analysis import plots, srb
 from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.results import Result
 
@@ -371,6 +371,7 @@ def test_plotted_intervals_state_their_level(counts):
 def test_plot_dodged_draws_each_estimate_with_its_interval():
     """One errorbar series per census, dodged around each birth order, at the table's estimates and bounds; the
     rows of the other margin are left out by ``where``; two rows per point is an error naming the columns."""
+    plots.set_theme("zh")  # legends are measured to place them: with the Chinese font
     df = pd.DataFrame({
         "census": [2010] * 4 + [2020] * 4,
         "residence": ["total", "total", "city", "city"] * 2,
