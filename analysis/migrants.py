@@ -505,7 +505,8 @@ def pct(value: float, digits: int = 1) -> str:
 def plot_ranking(data: pd.DataFrame, *, top_n: int = 20, ax: Axes | None = None, lang: str = "zh") -> Axes:
     """Horizontal bars of the 2020 migrant share (%) of the ``top_n`` first-ranked units of :func:`subunits`,
     with the 2010 share as a dot (codes not present in 2010 have no dot). Units are named as by
-    :func:`analysis.data.regions.display_names`."""
+    :func:`analysis.data.regions.display_names`; when there are more units than ``top_n`` the title says how
+    many of how many are shown."""
     ax = ax if ax is not None else plt.gca()
     d = data.dropna(subset=["share_2020"]).head(top_n).iloc[::-1]
     y = np.arange(len(d))
@@ -514,4 +515,8 @@ def plot_ranking(data: pd.DataFrame, *, top_n: int = 20, ax: Axes | None = None,
     ax.set_yticks(y, labels=regions.display_names(d["region_code"], lang, fallback=d["name_zh"]), fontsize=7)
     ax.set_xlabel(_SHARE_LABEL[lang])
     ax.legend(frameon=False, fontsize=8)
+    total = int(data["share_2020"].notna().sum())
+    if total > len(d):  # the figure shows only the first units: say how many of how many
+        ax.set_title(f"比重最高的 {len(d)} 个单位（共 {total} 个）" if lang == "zh" else f"Highest {len(d)} of {total} units",
+                     loc="left", fontsize=8)
     return ax

@@ -173,11 +173,13 @@ def test_plot_ranking(census):
     fig, ax = plt.subplots()
     assert migrants.plot_ranking(sub, top_n=1, ax=ax) is ax
     assert len(ax.patches) == 1
+    assert ax.get_title(loc="left") == f"比重最高的 1 个单位（共 {sub['share_2020'].notna().sum()} 个）"  # 1 of n shown
     fig, ax = plt.subplots()
     nation_sub = migrants.subunits("000000", census)
     migrants.plot_ranking(nation_sub, ax=ax, lang="en")
     shown = [t.get_text() for t in ax.get_yticklabels()][::-1]
     assert "Guangdong" in shown and "广东省" not in shown and len(shown) == nation_sub["share_2020"].notna().sum()
+    assert ax.get_title(loc="left") == ""  # all shown: no "highest k of n"
     plt.close("all")
 
 
