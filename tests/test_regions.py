@@ -282,3 +282,10 @@ def test_lowest_units_cover_the_country_once():
     assert {"东莞市", "中山市"} <= cities and "广州市" not in cities
     with pytest.raises(AnalysisError, match="prefecture_code"):
         regions.lowest_units(c.drop(columns="prefecture_code"))
+
+
+def test_county_level_units_add_the_prefecture_cities_without_counties():
+    units = regions.county_level_units("440000")
+    assert {"441900", "442000"} <= set(units["code"]) and "440300" not in set(units["code"])
+    assert units["code"].is_monotonic_increasing
+    assert len(units) == len(regions.children("440000", "county")) + 2

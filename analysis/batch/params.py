@@ -24,7 +24,8 @@ from analysis.exceptions import AnalysisError
 #: Parameters the runner sets itself, never the user.
 RESERVED = ("region", "output_dir")
 _CODE = re.compile(r"\d{6}")
-#: region levels a notebook may declare in its metadata (``cnfp.levels``)
+#: region levels a notebook may declare in its metadata (``cnfp.levels``); those of analysis.data.regions.LEVELS,
+#: not imported from there because that module loads pandas, which the batch command imports only later
 LEVELS = ("nation", "province", "prefecture", "county")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -344,13 +345,8 @@ def select_regions(
         if level not in {"province", "prefecture", "county"}:
             raise ParameterError(f"--level must be province, prefecture or county, got {level!r}")
         parent = resolve_region(within).code if within else NATION_CODE
-        units = _registry().children(parent, level=level)
-        if level == "county":  # county-level units: also the prefecture cities without counties (东莞, 中山, …)
-            import pandas as pd
-
-            prefectures = _registry().children(parent, level="prefecture")
-            alone = prefectures[~prefectures["code"].isin(units["parent_code"])]
-            units = pd.concat([units, alone]).sort_values("code")
+        reg = _registry()
+        units = reg.county_level_units(parent) if level == "county" else reg.children(parent, level=level)
         chosen += _frame_regions(units)
     seen: dict[str, Region] = {}
     for r in chosen:

@@ -36,6 +36,7 @@ __all__ = [
     "build_regions",
     "children",
     "close_matches",
+    "county_level_units",
     "describe",
     "display_names",
     "lookup",
@@ -536,6 +537,16 @@ def lowest_units(frame: pd.DataFrame) -> pd.Series:
     with_counties = set(zip(frame.loc[county, "census"], frame.loc[county, "prefecture_code"], strict=True))
     keys = pd.Series(list(zip(frame["census"], frame["region_code"], strict=True)), index=frame.index)
     return county | ((frame["level"] == "prefecture") & ~keys.isin(with_counties))
+
+
+def county_level_units(code: str | int | Region, *, census: int | None = None) -> pd.DataFrame:
+    """Registry rows of the county-level units below a region: its counties plus the prefecture-level cities
+    that have no counties (东莞, 中山, 儋州, 嘉峪关, 三沙), so that together they cover it once — the registry's
+    counterpart of :func:`lowest_units`. Sorted by code."""
+    counties = children(code, "county", census=census)
+    prefectures = children(code, "prefecture", census=census)
+    alone = prefectures[~prefectures["code"].isin(counties["parent_code"])]
+    return pd.concat([counties, alone]).sort_values("code").reset_index(drop=True)
 
 
 def provinces() -> pd.DataFrame:
