@@ -45,7 +45,7 @@ from analysis.binomial import (
     validate_counts,
 )
 from analysis.exceptions import DataValidationError, ModelSpecificationError
-from analysis.plots import DOUBLE_COLUMN, ci_label, wrap_label
+from analysis.plots import DOUBLE_COLUMN, ci_errorbar, ci_label, wrap_label
 from analysis.plots import label as label_text
 from analysis.results import Result
 
@@ -196,11 +196,8 @@ class VsTargetResult(Result):
         for verdict, colour in colours.items():
             m = (t["verdict"] == verdict).to_numpy()
             if m.any():
-                ax.errorbar(
-                    100 * t["rate"][m], ypos[m],
-                    xerr=[100 * (t["rate"][m] - t["lower"][m]), 100 * (t["upper"][m] - t["rate"][m])],
-                    fmt="o", color=colour, ms=4, capsize=2, label=label_text(_VERDICT_LABELS[verdict], lang),
-                )
+                ci_errorbar(ax, ypos[m], 100 * t["rate"][m], 100 * t["lower"][m], 100 * t["upper"][m], orient="h",
+                            color=colour, label=label_text(_VERDICT_LABELS[verdict], lang))  # fmt: skip
         one = t["target"].nunique() == 1  # one target: its value in the legend
         target_name = label_text("target", lang) + (f" {100 * t['target'].iloc[0]:g}%" if one else "")
         ax.scatter(100 * t["target"], ypos, marker="|", s=120, color="black", label=target_name, zorder=4)
@@ -377,8 +374,7 @@ class CompareResult(Result):
         ax = ax if ax is not None else plt.gca()
         t = self.table[self.table["term"] != "Intercept"].reset_index(drop=True)
         ypos = np.arange(len(t))[::-1]
-        ax.errorbar(t["odds_ratio"], ypos, xerr=[t["odds_ratio"] - t["lower"], t["upper"] - t["odds_ratio"]],
-                    fmt="o", color="C0", ms=4, capsize=2,
+        ci_errorbar(ax, ypos, t["odds_ratio"], t["lower"], t["upper"], orient="h", color="C0",
                     label=ci_label(self.params["alpha"], lang, of=label_text("odds_ratio", lang)))  # fmt: skip
         ax.axvline(1, color="0.3", lw=1)
         ax.set_xscale("log")

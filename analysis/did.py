@@ -101,9 +101,8 @@ class BirthOrderShareResult(Result):
         ax = ax if ax is not None else plt.gca()
         t = self.table.set_index("year")
         t = t.reindex(range(int(t.index.min()), int(t.index.max()) + 1))
-        ax.errorbar(t.index, 100 * t["share"], yerr=[100 * (t["share"] - t["lower"]), 100 * (t["upper"] - t["share"])],
-                    fmt="o-", capsize=2, ms=4, color="C0",
-                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
+        plots.ci_errorbar(ax, t.index, 100 * t["share"], 100 * t["lower"], 100 * t["upper"], marker="o-",
+                          color="C0", label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         if policies:
             plots.policy_lines(ax, list(policies), list(policies.values()), color="C3", side="left")
         ax.legend(frameon=False, fontsize=8)  # after the policy labels, so that it avoids them
@@ -407,9 +406,8 @@ class EventStudyResult(Result):
         ax.axvline(-0.5, color="C3", lw=0.8, ls=":", label="政策生效" if zh else "policy takes effect")
         ref = (t["event_time"] == self.params["reference"]).to_numpy()
         est = t[~ref]
-        ax.errorbar(est["event_time"], est["estimate"], yerr=[est["estimate"] - est["lower"], est["upper"] - est["estimate"]],
-                    fmt="o", color="C0", capsize=3, ms=4,
-                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
+        plots.ci_errorbar(ax, est["event_time"], est["estimate"], est["lower"], est["upper"], color="C0", capsize=3,
+                          label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ax.plot(t.loc[ref, "event_time"], np.zeros(ref.sum()), "o", ms=4, mfc="white", mec="C0",
                 label="参照期（固定为 0）" if zh else "reference period (fixed at 0)")
         ax.set_xlabel("相对政策年份（年）" if zh else "years relative to first affected year")

@@ -821,10 +821,15 @@ def _as_arrays(*values: Any) -> list[np.ndarray]:
 
 
 def _check_interval(est: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+    slack = 1e-9 * np.maximum(1.0, np.abs(est))  # rounding in the estimators, not a wrong interval
     with np.errstate(invalid="ignore"):
-        bad = np.flatnonzero((lower > est) | (est > upper))
+        bad = np.flatnonzero((lower - est > slack) | (est - upper > slack))
     if bad.size:
         raise ValueError(f"need lower <= est <= upper; violated at positions {bad[:10].tolist()}")
+
+
+#: The look of every point-and-interval plot of the toolkit (keyword arguments override it).
+CI_STYLE: dict[str, Any] = {"ms": 4, "capsize": 2, "lw": 1}
 
 
 def ci_errorbar(
@@ -837,12 +842,20 @@ def ci_errorbar(
     label: str | None = None,
     color: str | None = None,
     marker: str = "o",
+    orient: Literal["v", "h"] = "v",
     **kwargs: Any,
 ) -> Axes:
-    """Point estimates with confidence-interval whiskers (``lower``/``upper`` are interval bounds, not widths)."""
+    """Point estimates with confidence-interval whiskers (``lower``/``upper`` are interval bounds, not widths),
+    drawn in :data:`CI_STYLE`. ``orient="h"``: one row per unit, ``x`` are the rows' positions on the y axis and
+    the estimates run along the x axis (forest and caterpillar plots)."""
     e, lo, hi = _as_arrays(est, lower, upper)
     _check_interval(e, lo, hi)
-    ax.errorbar(x, e, yerr=np.vstack([e - lo, hi - e]), fmt=marker, color=color, label=label, **kwargs)
+    err = np.vstack([np.maximum(e - lo, 0), np.maximum(hi - e, 0)])
+    style = {**CI_STYLE, **kwargs}
+    if orient == "h":
+        ax.errorbar(e, x, xerr=err, fmt=marker, color=color, label=label, **style)
+    else:
+        ax.errorbar(x, e, yerr=err, fmt=marker, color=color, label=label, **style)
     return ax
 
 

@@ -213,10 +213,8 @@ class SRBEstimate(Result):
         t = self.table.reset_index(drop=True)
         names = t[label].astype(str) if label else pd.Series([str(i + 1) for i in range(len(t))])
         y = np.arange(len(t))[::-1]
-        srb = t["srb"].to_numpy(float)
-        err = np.vstack([srb - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - srb])
-        ax.errorbar(srb, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1,
-                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
+        plots.ci_errorbar(ax, y, t["srb"], t["lower"], t["upper"], orient="h", color="C0", ecolor="0.4",
+                          label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ref = self.params["reference"]
         ax.axvline(ref, color="C3", lw=1, ls="--", label=f"{plots.label('reference', lang)} {ref:g}")
         ax.set_yticks(y, names)
@@ -263,10 +261,9 @@ class SRBEstimate(Result):
         ax = _srb_axes(ax, lang, proxy=proxy)
         for i, h in enumerate(hues):
             sub = t[t[hue] == h].set_index(x).reindex(order)
-            est = sub["srb"].to_numpy(float)
-            err = np.vstack([est - sub["lower"].to_numpy(float), sub["upper"].to_numpy(float) - est])
-            ax.errorbar(np.arange(len(order)) + (i - (len(hues) - 1) / 2) * width, est, yerr=err, fmt="o",
-                        capsize=3, color=f"C{i}", label=plots.ci_label(self.params["alpha"], lang, of=str(h)))  # fmt: skip
+            plots.ci_errorbar(ax, np.arange(len(order)) + (i - (len(hues) - 1) / 2) * width, sub["srb"], sub["lower"],
+                              sub["upper"], capsize=3, color=f"C{i}",
+                              label=plots.ci_label(self.params["alpha"], lang, of=str(h)))  # fmt: skip
         names = tick_labels or {}
         ax.set_xticks(range(len(order)), [names.get(v, str(v)) for v in order])
         ref = self.params["reference"]
@@ -334,10 +331,8 @@ class SRBComparison(Result):
         t = self.table.reset_index(drop=True)
         names = t[label].astype(str) if label else pd.Series([str(i + 1) for i in range(len(t))])
         y = np.arange(len(t))[::-1]
-        r = t["ratio"].to_numpy(float)
-        err = np.vstack([r - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - r])
-        ax.errorbar(r, y, xerr=err, fmt="o", ms=4, color="C0", ecolor="0.4", capsize=2, lw=1,
-                    label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
+        plots.ci_errorbar(ax, y, t["ratio"], t["lower"], t["upper"], orient="h", color="C0", ecolor="0.4",
+                          label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ax.axvline(1.0, color="0.2", lw=1)
         plots.log_axis(ax, "x")
         ax.set_yticks(y, names)
@@ -562,11 +557,8 @@ class Trend(Result):
         fit = self.fitted
         x = fit["year"].to_numpy(float)
         if {"observed_lower", "observed_upper"} <= set(fit.columns):
-            obs = fit["observed"].to_numpy(float)
-            err = np.vstack(
-                [obs - fit["observed_lower"].to_numpy(float), fit["observed_upper"].to_numpy(float) - obs]
-            )
-            ax.errorbar(x, obs, yerr=err, fmt="o", ms=3, color="0.35", ecolor="0.6", lw=0.8, label=None)
+            plots.ci_errorbar(ax, x, fit["observed"], fit["observed_lower"], fit["observed_upper"], ms=3, capsize=0,
+                              lw=0.8, color="0.35", ecolor="0.6")  # fmt: skip
         else:
             ax.plot(x, fit["observed"], "o", ms=3, color="0.35")
         ax.plot(x, fit["fitted"], color="C0", lw=1.6, label=label)
@@ -1102,21 +1094,9 @@ class Shrinkage(Result):
         if top:
             t = t.head(top)
         y = np.arange(len(t))[::-1]
-        s = t["srb_shrunk"].to_numpy(float)
-        err = np.vstack([s - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - s])
-        ax.errorbar(
-            s,
-            y,
-            xerr=err,
-            fmt="o",
-            ms=4,
-            color="C0",
-            ecolor="0.4",
-            capsize=2,
-            lw=1,
-            label=plots.ci_label(self.params["alpha"], lang, kind="credible",
-                                 of="Shrunk (EB)" if lang == "en" else "经验贝叶斯估计"),
-        )
+        plots.ci_errorbar(ax, y, t["srb_shrunk"], t["lower"], t["upper"], orient="h", color="C0", ecolor="0.4",
+                          label=plots.ci_label(self.params["alpha"], lang, kind="credible",
+                                               of="Shrunk (EB)" if lang == "en" else "经验贝叶斯估计"))  # fmt: skip
         ax.plot(t["srb"], y, "o", mfc="none", mec="C3", ms=4, label="Raw" if lang == "en" else "原始值")
         prior = self.params["prior_mean_srb"]
         ax.vlines(prior, -0.8, len(t) - 0.5, color="0.3", lw=1, ls="--",

@@ -363,6 +363,19 @@ def test_ci_errorbar_draws_the_interval():
         plots.ci_errorbar(ax, [1, 2], [100.0, 1.0], [99.0], [102.0, 3.0])
 
 
+def test_ci_errorbar_rows_run_along_x_and_tolerate_rounding():
+    """orient="h" (forest and caterpillar plots): the interval runs along x at each row's y; an estimate outside
+    its bound by floating-point rounding is drawn (a zero-length whisker), by more it is an error."""
+    fig, ax = plt.subplots()
+    plots.ci_errorbar(ax, [1, 0], [105.0, 0.5], [103.0, 0.5 + 1e-12], [107.0, 0.7], orient="h")
+    segments = ax.collections[0].get_segments()
+    assert [tuple(s[:, 0]) for s in segments] == [(103.0, 107.0), (0.5, 0.7)]
+    assert [tuple(s[:, 1]) for s in segments] == [(1.0, 1.0), (0.0, 0.0)]
+    with pytest.raises(ValueError, match="positions \\[1\\]"):
+        plots.ci_errorbar(ax, [1, 0], [105.0, 0.5], [103.0, 0.51], [107.0, 0.7], orient="h")
+    plt.close(fig)
+
+
 def test_ci_band_shades_between_bounds():
     fig, ax = plt.subplots()
     assert plots.ci_band(ax, [0, 1, 2], [1.0, 2.0, 3.0], [0.5, 1.5, 2.5], [1.5, 2.5, 3.5]) is ax

@@ -59,9 +59,9 @@ class CensusComparison(Result):
         for k, year in enumerate(years):
             c = census[census["year"] == year]
             ypos = np.array([units.index(code) for code in c["region_code"]]) + 0.15 * (k - (len(years) - 1) / 2)
-            ax.errorbar(c["value"], ypos, xerr=[c["value"] - c["lower"], c["upper"] - c["value"]], fmt="o",
-                        color=f"C{k}", capsize=2, label=f"{year}年普查0岁人口性别比（代理指标；{ci}）" if zh
-                        else f"census {year} age-0 sex ratio (proxy), {ci}")  # fmt: skip
+            plots.ci_errorbar(ax, ypos, c["value"], c["lower"], c["upper"], orient="h", color=f"C{k}",
+                              label=f"{year}年普查0岁人口性别比（代理指标；{ci}）" if zh
+                              else f"census {year} age-0 sex ratio (proxy), {ci}")  # fmt: skip
         rep = t[t["source"].str.startswith("report")]
         ax.scatter(rep["value"], [units.index(code) for code in rep["region_code"]], marker="D", s=36, color="C3",
                    zorder=3, label="报告值" if zh else "reported")  # fmt: skip
