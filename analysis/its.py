@@ -107,6 +107,27 @@ class ITSResult(Result):
             x[self.terms[n]] = 0.0
         return x
 
+    def periods_alone(self) -> dict[str, int]:
+        """Per interruption, the number of observed periods in which it is the latest one (from its first affected
+        period up to the next interruption's). With 1, its level change is fitted from that period alone: it equals
+        that period's deviation from the fitted trend (the period's residual is 0), not a sustained change."""
+        dates = self.counterfactual["date"]
+        first = sorted(self.params["first_affected"].items(), key=lambda kv: kv[1])
+        out = {}
+        for i, (name, start) in enumerate(first):
+            end = first[i + 1][1] if i + 1 < len(first) else None
+            out[name] = int(((dates >= start) & (dates < end if end is not None else True)).sum())
+        return out
+
+    def counterfactual_for(self, without: Sequence[str] | None = None) -> pd.DataFrame:
+        """Like ``counterfactual`` but with only the interruptions named in ``without`` removed (default: all, which
+        is ``counterfactual`` itself), as :meth:`excess` uses them; the column ``without`` says which. E.g.
+        ``without=["universal_2016"]`` keeps the 2014 step: the counterfactual of "no universal policy"."""
+        x = self._cf_design(without).to_numpy(float)
+        band = _counterfactual_band(self.model, x, self.offset, self.params["family"], self.params["alpha"])
+        label = ", ".join(without) if without is not None else "all interruptions"
+        return self.counterfactual[["date", "observed", "fitted"]].assign(**band, without=label)
+
     def excess(
         self,
         start: Any,
@@ -168,21 +189,31 @@ class ITSResult(Result):
         )
 
     def plot(
-        self, ax: Axes | None = None, *, lang: str = "en", labels: dict[str, str] | None = None, legend: bool = True
+        self,
+        ax: Axes | None = None,
+        *,
+        lang: str = "en",
+        labels: dict[str, str] | None = None,
+        legend: bool = True,
+        without: Sequence[str] | None = None,
     ) -> Axes:
         """Observed (points), fitted (line), counterfactual with its band, interruption lines labelled with
         their names, or with ``labels[name]`` (e.g. ``{"universal_2016": "全面两孩 2016"}``), at the top or the
-        bottom, where they cover less of the data (:func:`analysis.plots.policy_lines`). ``legend=False`` leaves
-        the legend out, e.g. for one legend shared by several panels (``fig.legend``)."""
+        bottom, where they cover less of the data (:func:`analysis.plots.policy_lines`). ``without``: the
+        interruptions the counterfactual leaves out (default all; see :meth:`counterfactual_for`), named in the
+        legend. ``legend=False`` leaves the legend out, e.g. for one legend shared by several panels (``fig.legend``)."""
         import matplotlib.pyplot as plt
 
         ax = ax if ax is not None else plt.gca()
-        cf = self.counterfactual
+        cf = self.counterfactual_for(without)
         x = cf["date"]
         zh = lang == "zh"
+        removed = list(self.terms) if without is None else list(without)
+        names = ("、" if zh else " and ").join((labels or {}).get(n, n) for n in removed)
+        name = f"反事实（无{names}）" if zh else f"counterfactual without {names}"
         ax.fill_between(x, cf["cf_lower"], cf["cf_upper"], color="0.8", alpha=0.7, lw=0,
                         label=("反事实" if zh else "counterfactual ") + plots.ci_label(self.params["alpha"], lang))
-        ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label="反事实" if zh else "counterfactual")
+        ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label=name)
         ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "fitted")
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")
         return _finish(ax, self, labels, legend, lang)
@@ -238,6 +269,16 @@ def _finish(ax: Axes, fit: ITSResult, labels: dict[str, str] | None, legend: boo
     if legend:
         ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+def _counterfactual_band(model: Any, x: np.ndarray, offset: np.ndarray, family: str, alpha: float) -> dict:
+    """Mean of the outcome for design ``x`` (interruption columns zeroed) with its pointwise (1 − alpha) interval
+    (delta method on the linear predictor; t quantile on the residual df when the model's inference uses t)."""
+    eta = x @ np.asarray(model.params) + offset
+    se_eta = np.sqrt(np.einsum("ij,jk,ik->i", x, np.asarray(model.cov_params()), x))
+    q = stats.t.ppf(1 - alpha / 2, model.df_resid) if model.use_t else stats.norm.ppf(1 - alpha / 2)
+    inv = _inverse_link(family)
+    return {"counterfactual": inv(eta), "cf_lower": inv(eta - q * se_eta), "cf_upper": inv(eta + q * se_eta)}
 
 
 def _inverse_link(family: str):
@@ -431,15 +472,8 @@ def its(
     x_cf = x.copy()
     for cols in terms.values():
         x_cf[cols] = 0.0
-    cov = np.asarray(model.cov_params())
-    xa = x_cf.to_numpy(float)
-    eta = xa @ np.asarray(model.params) + off
-    se_eta = np.sqrt(np.einsum("ij,jk,ik->i", xa, cov, xa))
-    inv = _inverse_link(family)
-    counterfactual = pd.DataFrame({
-        "date": keys, "observed": y, "fitted": np.asarray(model.fittedvalues),
-        "counterfactual": inv(eta), "cf_lower": inv(eta - z * se_eta), "cf_upper": inv(eta + z * se_eta),
-    })
+    counterfactual = pd.DataFrame({"date": keys, "observed": y, "fitted": np.asarray(model.fittedvalues),
+                                   **_counterfactual_band(model, x_cf.to_numpy(float), off, family, alpha)})  # fmt: skip
     se_note = f"Newey–West HAC SEs (maxlags={hac_maxlags})" if hac_maxlags is not None else (
         "model-based SEs" + (" scaled by Pearson dispersion" if family == "quasipoisson" else ""))
     se_note += f", t tests and intervals on {model.df_resid:g} residual df" if use_t else ", z tests and intervals"

@@ -189,6 +189,45 @@ def test_excess_hand_computation_and_interval(rng):
     assert (cfd["cf_lower"] <= cfd["counterfactual"]).all() and (cfd["counterfactual"] <= cfd["cf_upper"]).all()
 
 
+def test_counterfactual_without_one_interruption(rng):
+    """Counterfactual A (only the 2016 policy removed) keeps the 2014 step: by hand from the coefficients, its
+    2016–2017 sum is the one excess(without=...) uses, its band is the delta-method interval with the t quantile
+    of the quasi-Poisson fit, and the figure draws it and names it. Seeded synthetic series (not real data)."""
+    df = _annual(rng, changes={2015: 1.05, 2016: 1.2}, base=1e5)
+    r = its(df, outcome="births", date="year", interruptions={"s": 2015, "u": 2016}, slope_change=False)
+    b = r.model.params
+    a = r.counterfactual_for(["u"])
+    t = df["year"] - 1995
+    by_hand = np.exp(b["const"] + b["time"] * t + b["s:level"] * (df["year"] >= 2015))
+    assert a["counterfactual"].to_numpy() == pytest.approx(by_hand.to_numpy(), rel=1e-10)
+    assert set(a["without"]) == {"u"} and set(r.counterfactual_for()["without"]) == {"all interruptions"}
+    post = df["year"].between(2016, 2017).to_numpy()
+    assert r.excess(2016, 2017, without=["u"]).table.loc[0, "counterfactual"] == pytest.approx(
+        by_hand[post].sum(), rel=1e-10)
+    x = r.design.assign(**{"u:level": 0.0}).to_numpy(float)
+    se = np.sqrt(np.einsum("ij,jk,ik->i", x, np.asarray(r.model.cov_params()), x))
+    q = stats.t.ppf(0.975, r.model.df_resid)
+    assert a["cf_upper"].to_numpy() == pytest.approx((by_hand * np.exp(q * se)).to_numpy(), rel=1e-10)
+    assert (a["counterfactual"] != r.counterfactual["counterfactual"]).to_numpy()[post].all()  # B removes both
+    fig, ax = plt.subplots()
+    r.plot(ax=ax, without=["u"], labels={"u": "universal two-child 2016"})
+    dashed = next(line for line in ax.lines if line.get_linestyle() == "--")
+    assert dashed.get_label() == "counterfactual without universal two-child 2016"
+    assert dashed.get_ydata() == pytest.approx(by_hand.to_numpy(), rel=1e-10)
+    plt.close(fig)
+
+
+def test_periods_alone_flags_a_step_fitted_from_one_year(rng):
+    """A 2015 step followed by a 2016 step and slope: 2015 is the step's only year, so it is fitted exactly
+    (its residual is 0) and periods_alone says 1; the 2016 policy has the four years 2016–2019."""
+    df = _annual(rng, changes={2015: 1.05, 2016: 1.2}, base=1e5)
+    r = its(df, outcome="births", date="year", interruptions={"u": 2016, "s": 2015}, slope_change=["u"])
+    assert r.periods_alone() == {"s": 1, "u": 4}
+    row = r.counterfactual.set_index("date").loc[2015]
+    assert row["fitted"] == pytest.approx(row["observed"], rel=1e-9)
+    assert its(df, outcome="births", date="year", interruptions={"u": 2016}).periods_alone() == {"u": 4}
+
+
 def test_gaussian_and_negbin_families(rng):
     df = _annual(rng, changes={2016: 1.1}, base=2e4)
     g = its(df.assign(cbr=df["births"] / 1e3), outcome="cbr", date="year", interruptions={"u": 2016},

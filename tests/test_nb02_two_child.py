@@ -49,6 +49,11 @@ def test_nation_end_to_end(tmp_path, journal_width):
     # Observed 2016–2017 = NBS 17.86 M + 17.23 M (national_series, original vintage).
     assert excess.loc[0, "observed"] == pytest.approx(17.86e6 + 17.23e6)
     assert (excess["lower"] < excess["excess"]).all() and (excess["excess"] < excess["upper"]).all()
+    # the figure's and the table's counterfactual is the headline's (A: without the universal policy)
+    cf = pd.read_csv(out / "its_counterfactual.csv", encoding="utf-8-sig")
+    assert set(cf["without"]) == {"universal_2016"}
+    assert cf.loc[cf["date"].between(2016, 2017), "counterfactual"].sum() == pytest.approx(
+        excess.loc[0, "counterfactual"], rel=1e-9)
     compare = pd.read_csv(out / "computed_vs_published.csv", encoding="utf-8-sig")
     assert compare["source"].str.contains("BMJ 2019").any()
     vint = pd.read_csv(out / "its_cbr_vintages.csv", encoding="utf-8-sig")

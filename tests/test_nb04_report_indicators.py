@@ -32,6 +32,9 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     # the sentence counts each status: it must not read as if all but the mismatches added up
     assert ("4 statements state a target or margin: 2 add up within rounding, **1** does not (|value − target| ≠ "
             "margin) and 1 cannot be checked (no target stated).") in md
+    # fictitious numbers never pass for real ones: the text and the figure say they are synthetic
+    assert "synthetic test reports: every reported number below is fictitious" in md
+    assert "The reported values come from the synthetic test reports and are fictitious." in md
     comparison = pd.read_csv(out_dir / "report_vs_census.csv", encoding="utf-8-sig", dtype={"region_code": str})
     srb_census = comparison[(comparison["indicator"] == "sex_ratio_at_birth")
                             & comparison["source"].str.startswith("census")]
