@@ -40,3 +40,10 @@ def ordinal(n: int) -> str:
     """An English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 112th."""
     n = int(n)
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def shown_change(before: float, after: float, digits: int = 1) -> float:
+    """``after − before`` as a reader computes it from the two values printed with ``digits`` decimals, so that a
+    stated change always matches the stated levels (113.7 → 113.2 is a change of −0.5, although the unrounded
+    values differ by −0.558); its interval stays that of the exact difference."""
+    return round(float(after), digits) - round(float(before), digits)

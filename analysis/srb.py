@@ -205,6 +205,12 @@ def _srb_axes(ax: Axes | None, lang: str, *, proxy: bool = False) -> Axes:
 class SRBEstimate(Result):
     """SRB per unit with its interval and a test against ``params['reference']`` (per 100)."""
 
+    def implausible(self, below: float = 100.0) -> pd.DataFrame:
+        """Rows whose whole interval lies below ``below`` boys per 100 girls: fewer boys than girls beyond sampling
+        error, which sex-selective practices cannot produce and which lies far from the biological level (about
+        105): a data or coding error in the source is the likelier cause. Such rows are reported, not analysed."""
+        return self.table[self.table["upper"] < below]
+
     def plot(
         self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en", proxy: bool = False
     ) -> Axes:

@@ -31,3 +31,12 @@ def test_ordinal():
 
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111, 112)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th", "112th"]
+
+
+def test_shown_change_matches_the_printed_levels():
+    """The national order-1 SRBs (113.742 → 113.184 unrounded, as in the long-form change table) print as
+    113.7 → 113.2: the stated change is −0.5, not the unrounded −0.558 → "−0.6"."""
+    assert f"{narrative.shown_change(113.742, 113.184):+.1f}" == "-0.5"
+    assert f"{narrative.shown_change(161.56, 132.93):+.1f}" == "-28.7"  # printed 161.6 → 132.9; exact −28.63
+    assert f"{narrative.shown_change(108.849, 112.598):+.1f}" == "+3.8"
+    assert narrative.shown_change(1.234, 2.345, digits=2) == pytest.approx(1.12)

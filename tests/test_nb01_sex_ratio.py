@@ -80,6 +80,7 @@ def test_province_run(tmp_path, journal_width):
     assert funnel["births"].sum() == gd["age0_males"] + gd["age0_females"]  # the province's own row
     assert "124 county-level units in 2020, including 2 prefecture-level cities without counties" in text
     assert "Guangdong ranks 4th by SRB (1st = highest)" in text
+    assert "Implausible" not in text
 
 
 def test_county_run(tmp_path):
@@ -109,8 +110,21 @@ def test_nation_run(tmp_path, journal_width):
     census = pd.read_csv(out / "national_census_srb.csv", encoding="utf-8-sig")
     assert round(census.set_index("census").loc[2020, "srb"], 2) == 112.28
     assert "112.3" in text and "joinpoint" in text
+    # a stated change is the difference of the stated levels (unrounded −0.558 would print as −0.6)
+    assert "order 1: 113.7 → 113.2 (change -0.5," in text
     assert "below it: Beijing" in text and "I² = 97%" in text and "overdispersion=True" in text  # both sides
     assert "design effect" in text
     for stem in ("national_trend_joinpoint", "national_srb_by_order", "province_funnel"):
         assert (out / f"{stem}.png").exists()
     assert (out / "national_missing_female_births.csv").exists()
+
+
+def test_implausible_birth_orders_are_named_not_interpreted(tmp_path):
+    """Xinjiang's 2020 long form prints 57 boys and 121 girls at order 4 (data/README, known defects): the text
+    names every such cell with its counts and says it is not interpreted; Guangdong (above) has none."""
+    out, text = _run(tmp_path, region="650000", lang="en", n_permutations=19, figure_formats=["png"])
+    est = pd.read_csv(out / "srb_by_order_residence.csv", encoding="utf-8-sig", dtype={"birth_order": str})
+    odd = est[est["upper"] < 100]
+    assert len(odd) == 5 and set(odd["census"]) == {2020}
+    assert "**Implausible:** 2020 order 4 47.1 (34.4–64.5; 57 boys, 121 girls); 2020 order 5+ 41.7" in text
+    assert "shown but not interpreted" in text

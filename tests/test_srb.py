@@ -486,3 +486,15 @@ def test_joinpoint_refuses_too_few_permutations_to_reach_its_level():
         srb.trend(d, year="year", srb="srb", method="joinpoint", max_joinpoints=3, n_permutations=49)
     r = srb.trend(d, year="year", srb="srb", method="joinpoint", max_joinpoints=3, n_permutations=59)
     assert r.params["n_permutations"] == 59
+
+
+def test_implausibly_low_srb_is_flagged():
+    """57 boys / 121 girls (as printed for one 2020 birth order in the source, data/README) has a Wilson interval
+    for the male share whose upper end, by hand (scipy's binomtest), is below 0.5: flagged. 5,200 / 4,800 is not.
+    Hand-made counts, not real data."""
+    e = srb.estimate(pd.DataFrame({"u": ["a", "b"], "males": [57, 5200], "females": [121, 4800]}), by="u")
+    flagged = e.implausible()
+    assert flagged["u"].tolist() == ["a"]
+    hi = stats.binomtest(57, 178).proportion_ci(method="wilson").high
+    assert flagged["upper"].iloc[0] == pytest.approx(100 * hi / (1 - hi), rel=1e-9) and hi < 0.5
+    assert e.implausible(below=40)["u"].tolist() == []
