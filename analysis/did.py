@@ -146,16 +146,26 @@ def birth_order_share(data: pd.DataFrame, *, order: str = "2", alpha: float = 0.
     )
 
 
+#: Provinces without a dated row that are known not to have acted by a date (selective policy): Xinjiang had not
+#: amended its regulations by 2014-11-06 (Xinhua on Tibet's change; data/raw/policy-dates/PROVENANCE.md).
+NOT_BEFORE: dict[str, str] = {"650000": "2014-11-06"}
+
+
 def policy_years(policy_dates: pd.DataFrame, units: Sequence[str], *,
                  policy: str = "selective_two_child_2014", lag_months: int = 10,
-                 default_date: str = "2014-06-25") -> pd.DataFrame:
+                 default_date: str = "2014-06-25", not_before: Mapping[str, str] | None = None) -> pd.DataFrame:
     """First affected (birth) year per province from the provincial policy dates.
 
     first_affected_year = the year in which ``effective_date + lag_months`` falls, moved to the next
     year when that moment is in the second half of the year (so that most of the first affected year is
     exposed). Provinces without a dated row get ``default_date`` and ``date_source='default'`` — report
-    them. ``units`` are 6-digit province codes (``"110000"``); the table's codes may be 2-digit or 6-digit.
+    them —, or, if ``not_before`` (province code → date; default :data:`NOT_BEFORE` for the selective policy)
+    names them, that earliest possible date (``date_source='lower bound'``). ``units`` are 6-digit province
+    codes (``"110000"``); the table's codes may be 2-digit or 6-digit.
     """
+    if not_before is None:
+        not_before = NOT_BEFORE if policy == "selective_two_child_2014" else {}
+    bounds = {str(k)[:2]: v for k, v in not_before.items()}
     d = policy_dates[policy_dates["policy"] == policy].copy()
     if "region_code" not in d.columns:
         raise DataValidationError("missing column 'region_code'", column="region_code")
@@ -167,6 +177,8 @@ def policy_years(policy_dates: pd.DataFrame, units: Sequence[str], *,
         if len(hit):
             when, src = pd.Timestamp(hit["effective_date"].iloc[0]), "provincial"
             dtype = hit["date_type"].iloc[0] if "date_type" in hit else ""
+        elif str(u)[:2] in bounds:
+            when, src, dtype = pd.Timestamp(bounds[str(u)[:2]]), "lower bound", "not before"
         else:
             when, src, dtype = pd.Timestamp(default_date), "default", "default"
         moment = when + pd.DateOffset(months=lag_months)

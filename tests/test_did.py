@@ -245,4 +245,8 @@ def test_inputs_helpers():
     t = policy_years(pdates, ["110000", "460000", "650000"]).set_index("region_code")
     assert t.loc["110000", "first_affected_year"] == 2015  # 2014-12-21: second half of 2014 -> 2015
     assert t.loc["460000", "first_affected_year"] == 2015  # 2015-04-01
-    assert t.loc["650000", "date_source"] == "default"
+    # Xinjiang has no row but had not acted by 2014-11-06 (PROVENANCE): that lower bound, not the default
+    assert t.loc["650000", "date_source"] == "lower bound"
+    assert t.loc["650000", "first_affected_year"] == 2016  # 2015-09-06: second half of 2015 -> 2016
+    t = policy_years(pdates, ["650000", "620000"], not_before={}).set_index("region_code")
+    assert (t["date_source"] == "default").all() and (t["first_affected_year"] == 2015).all()  # 2015-04-25
