@@ -119,3 +119,15 @@ def test_county_with_user_records(tmp_path, rng, journal_width):
     assert journal_width(out_dir) >= 2
     # each rate is named by service, unit and period (the unit alone would name 街道1 twice)
     assert md.count("婚育证明核验 · 街道") == (vt["verdict"] == "below").sum() > 0
+
+
+def test_sub_units_of_2010_only_are_not_counted_as_2020_units(tmp_path):
+    """Xinjiang: 吐鲁番地区 and 哈密地区 (2010) became 吐鲁番市 and 哈密市 with new codes; the 2020 count is 15
+    (the ranking's length), the two old units are named apart, and the directly administered grouping is said
+    to be one."""
+    out, md = _run(tmp_path, region="650000", lang="en")
+    sub = pd.read_csv(out / "subunits_ranked.csv", encoding="utf-8-sig")
+    assert sub["share_2020"].notna().sum() == 15
+    assert "15 sub-units in 2020. 2 more unit(s) exist only in 2010 (renamed or abolished since, not ranked): " \
+           "吐鲁番地区, 哈密地区." in md
+    assert "自治区直辖县级行政区划 is a statistical grouping" in md
