@@ -539,6 +539,7 @@ def check_reported(
     alternative: Alternative = "greater",
     n_limit: int = 5_000_000,
     lang: str = "en",
+    bound=None,
 ) -> ReportCheckResult:
     """Check reported coverage statements; all values as printed (rates and targets in %, margin in points).
 
@@ -551,7 +552,8 @@ def check_reported(
     gap would be significant at ``alpha`` by that test (served = round(rate·n); NaN where the test cannot find
     it, see :func:`_min_eligible`). No multiple-testing adjustment: each statement is judged on its own.
     ``statement`` says it plainly, including when no denominator was reported, in English or (``lang="zh"``)
-    Chinese.
+    Chinese. ``bound`` (``"="``, ``">="``, ``">"`` per statement; default ``"="``): a rate printed only as a bound
+    ("≥85%") that equals its target is at least the target, not equal to it: the statement says so.
     """
     if alternative not in _SIDES:
         raise ModelSpecificationError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
@@ -562,6 +564,9 @@ def check_reported(
     if any(len(s) not in (1, m) for s in seqs):
         raise ModelSpecificationError("rate, target, margin_pp and eligible must be scalars or of equal length")
     rate_l, target_l, margin_l, elig_l = (list(s) * m if len(s) == 1 else list(s) for s in seqs)
+    bounds = ["="] * m if bound is None else [bound] * m if isinstance(bound, str) else [b or "=" for b in bound]
+    if len(bounds) != m or not set(bounds) <= {"=", ">=", ">"}:
+        raise ModelSpecificationError(f"bound must be '=', '>=' or '>' for each of the {m} statements, got {bound!r}")
     table_col = next((s for s in seqs if isinstance(s, pd.Series) and len(s) == m), None)  # a user table: its rows
     rows = []
     for i in range(m):
@@ -593,9 +598,9 @@ def check_reported(
         rows.append({
             "rate_pct": r, "target_pct": implied_target, "target_reported": not math.isnan(t),
             "margin_pp_reported": g, "margin_pp_implied": r - implied_target, "tolerance_pp": tol,
-            "consistent": consistent, "eligible": e, "p_value": p_value, "min_eligible": min_n,
+            "consistent": consistent, "eligible": e, "p_value": p_value, "min_eligible": min_n, "bound": bounds[i],
             "statement": _statement(r, implied_target, g, consistent, e, p_value, min_n, alpha, n_limit, tr,
-                                    alternative),
+                                    alternative, bounds[i]),
         })
     table = pd.DataFrame(rows)
     table["eligible"] = table["eligible"].astype("Int64")
@@ -614,7 +619,7 @@ def _tested(r: float, t: float, alternative: str) -> bool:
     return (r > t and alternative != "less") or (r < t and alternative != "greater")
 
 
-def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr, alternative="greater") -> str:
+def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr, alternative="greater", bound="=") -> str:
     """The verdict on one reported statement, in the language of ``tr`` (:func:`analysis.narrative.in_language`)."""
     if math.isnan(t):
         return tr(f"Rate {r:g}% reported without a target or margin: nothing to test.",
@@ -648,6 +653,10 @@ def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr, alter
         parts.append(tr(f"The rate exceeds the target ({t:g}%); the one-sided test for a shortfall cannot find "
                         "that significant.",
                         f"该比率高于目标（{t:g}%）；检验是否低于目标的单侧检验不会判定其显著。"))
+    elif r == t and bound != "=":
+        parts.append(tr(f"The rate is reported only as {'at least' if bound == '>=' else 'above'} the target "
+                        f"({bound}{t:g}%): by how much it exceeds it cannot be told.",
+                        f"该比率只报告为{'不低于' if bound == '>=' else '高于'}目标（{bound}{t:g}%）：无法判断超出多少。"))
     elif not (r < t and alternative != "greater"):
         parts.append(tr(f"The rate does not exceed the target ({t:g}%).", f"该比率未超过目标（{t:g}%）。"))
     return tr(" ", "").join(parts)
@@ -687,10 +696,15 @@ def describe_reported(result: ReportCheckResult, *, correction: Correction = "no
     else:
         text += tr(f" By the {test_en}, no gap could be significant", f"按{test_zh}，没有一个差距可能显著")
     untested = t[t["min_eligible"].isna()]
-    same = int((untested["rate_pct"] == untested["target_pct"]).sum())
+    at_target = untested["rate_pct"] == untested["target_pct"]
+    as_bound = at_target & (untested["bound"] != "=") if "bound" in untested else at_target & False
+    same, at_least = int((at_target & ~as_bound).sum()), int(as_bound.sum())
     other_side = int((~_tested_mask(untested, alternative) & (untested["rate_pct"] != untested["target_pct"])).sum())
-    too_big = len(untested) - same - other_side
+    too_big = len(untested) - same - at_least - other_side
     reasons_en, reasons_zh = [], []
+    if at_least:
+        reasons_en.append(f"{at_least} {'is' if at_least == 1 else 'are'} reported only as at least the target")
+        reasons_zh.append(f"{at_least} 个只报告为不低于目标")
     if same:
         reasons_en.append(f"{same} {'equals' if same == 1 else 'equal'} the target")
         reasons_zh.append(f"{same} 个等于目标")
@@ -866,6 +880,24 @@ def published_scope(level: str, *, lang: str = "en") -> str:
     if level not in phrases:
         raise ModelSpecificationError(f"level must be one of {list(phrases)}, got {level!r}")
     return tr(*phrases[level])
+
+
+def describe_sources(rates: pd.DataFrame, region_name: str, *, own: str | None = None, lang: str = "en") -> str:
+    """Where the published rates kept for a region (:func:`published_rates`) come from, counted by place, e.g.
+    "1 for Guangdong and 13 national; none for Shenzhen itself" (``own``: the region's code; its rates come
+    first, and their absence is said). Names from the table's ``geo_en``/``geo_zh``."""
+    tr, _ = narrative.in_language(lang)
+    geo = rates["geo_en" if lang == "en" else "geo_zh"].fillna("?")
+    national = rates["geo_level"].eq("national")
+    counts = geo[~national].value_counts(sort=False)
+    mine = rates["region_code"].astype("string").eq(own).fillna(False).to_numpy() if own else np.zeros(len(rates), bool)
+    parts = [tr(f"{n} for {g}", f"{g} {n} 个") for g, n in counts.items()]
+    if national.any():
+        parts.append(tr(f"{int(national.sum())} national", f"全国 {int(national.sum())} 个"))
+    text = tr(", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1], "、".join(parts)) if parts else ""
+    if own and not mine.any():
+        text += tr(f"{'; ' if text else ''}none for {region_name} itself", f"{'；' if text else ''}没有{region_name}本地的数字")
+    return text
 
 
 _DOI = re.compile(r"doi:\s*(10\.\S+)", re.IGNORECASE)

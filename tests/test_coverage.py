@@ -286,6 +286,20 @@ def test_describe_reported():
     assert "(greater, α = 0.05)" in coverage.describe_reported(one)
 
 
+
+def test_rates_printed_as_a_bound_at_the_target_are_at_least_the_target():
+    """"≥85%" against a target of 85% is at least the target, not equal to it (nor "does not exceed it")."""
+    chk = coverage.check_reported([85, 85, 90], target=85, bound=[">=", "=", "="])
+    s = chk.table["statement"]
+    assert s[0] == "The rate is reported only as at least the target (>=85%): by how much it exceeds it cannot be told."
+    assert s[1] == "The rate does not exceed the target (85%)."
+    assert "(1 is reported only as at least the target; 1 equals the target)." in coverage.describe_reported(chk)
+    zh = coverage.check_reported(85, target=85, bound=">=", lang="zh").table["statement"][0]
+    assert zh == "该比率只报告为不低于目标（>=85%）：无法判断超出多少。"
+    with pytest.raises(ModelSpecificationError, match="bound must be"):
+        coverage.check_reported([85, 90], target=85, bound=["<="])
+
+
 def test_unique_citations_and_published_scope():
     doi = "doi:10.1186/s12889-022-12870-1"
     cited = [f"BMC Public Health 2022. {doi}", f"A long title. BMC Public Health 2022. {doi}",
@@ -456,3 +470,13 @@ def test_read_records_chinese_headers_gbk(tmp_path, rng):
     bad.to_csv(tmp_path / "bad.csv", index=False, encoding="gbk")
     with pytest.raises(DataValidationError, match="row 6"):
         coverage.read_records(tmp_path / "bad.csv")
+
+
+def test_describe_sources_counts_rates_by_place():
+    rates = pd.DataFrame({"region_code": ["440000", None, None, "440300"],
+                          "geo_level": ["province", "national", "national", "city"],
+                          "geo_en": ["Guangdong", "China", "China", "Shenzhen"], "geo_zh": ["广东省", "全国", "全国", "深圳市"]})
+    assert coverage.describe_sources(rates[:3], "Shenzhen", own="440300") == \
+        "1 for Guangdong and 2 national; none for Shenzhen itself"
+    assert coverage.describe_sources(rates, "Shenzhen", own="440300") == "1 for Guangdong, 1 for Shenzhen and 2 national"
+    assert coverage.describe_sources(rates[1:3], "新疆", own="650000", lang="zh") == "全国 2 个；没有新疆本地的数字"

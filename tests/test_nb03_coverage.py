@@ -64,7 +64,7 @@ def test_published_aggregates(tmp_path, region, journal_width):
         assert set(ranks["province_code"]) == {"440000"}
     # which published rates are used depends on the level (the nation gets every bundled rate)
     assert ("(all bundled rates: national, provincial and local figures)" if region == "000000"
-            else "(its own and national figures)") in md
+            else "(1 for Guangdong and 13 national)") in md  # counted by place, from the table
     assert "its province's" not in md and md.count("For comparison") <= 1
     # the slope is phrased by direction, with its interval; no signed "-0.26% different"
     assert "is associated with a " in md and "% different" not in md and "proxy for the sex ratio at birth" in md
@@ -92,7 +92,8 @@ def test_published_aggregates_in_chinese(tmp_path):
     out_dir, md = _run(tmp_path, region="440300", lang="zh", figure_formats=["png"])
     assert "**地区：** 440300 深圳市 · 层级：地级" in md and "(" not in md.split("\n")[0]
     assert md.count("对比：") == 1 and "上级地区（广东省）为" in md
-    assert "（本市、所在省及全国的数字）" in md and "0 岁人口性别比低 " in md and "相差" not in md
+    # the rates kept for Shenzhen are counted by place: none of them is Shenzhen's own
+    assert "（广东省 1 个、全国 13 个；没有深圳市本地的数字）" in md and "（2 个只报告为不低于目标" in md and "0 岁人口性别比低 " in md and "相差" not in md
     assert "按精确二项检验（双侧，α = 0.05）" in md and "精确单侧二项检验" not in md
     assert "95% 置信区间" in md and "；目标 85.0%）" in md
     assert re.search(r"[\u4e00-\u9fff] ?\(|\)[\u4e00-\u9fff]", md.split("\n- ")[0]) is None  # before the sources
