@@ -81,6 +81,7 @@ def test_province_run(tmp_path, journal_width):
     assert "124 county-level units in 2020, including 2 prefecture-level cities without counties" in text
     assert "Guangdong ranks 4th by SRB (1st = highest)" in text
     assert "Implausible" not in text
+    assert "after empirical-Bayes shrinkage the highest is" in text and "credible interval" in text
 
 
 def test_county_run(tmp_path):
@@ -128,3 +129,5 @@ def test_implausible_birth_orders_are_named_not_interpreted(tmp_path):
     assert len(odd) == 5 and set(odd["census"]) == {2020}
     assert "**Implausible:** 2020 order 4 47.1 (34.4–64.5; 57 boys, 121 girls); 2020 order 5+ 41.7" in text
     assert "shown but not interpreted" in text
+    # Xinjiang's between-county variance is estimated at about 0: no unit is named highest after shrinkage
+    assert "their ranking carries no information" in text and "after empirical-Bayes shrinkage the highest" not in text
