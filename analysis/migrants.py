@@ -311,8 +311,14 @@ class SexRatioRelationResult(Result):
         ax.axhline(reference, color="0.5", lw=0.8, ls=":", label=f"{plots.label('reference', lang)} {reference:g}")
         ax.set_xlabel(_SHARE_LABEL[lang])
         ax.set_ylabel(plots.label("age0_sex_ratio", lang))
-        ax.set_ylim(max(80, float(np.nanpercentile(d["sex_ratio"], 0.5)) - 5),
-                    float(np.nanpercentile(d["sex_ratio"], 99.5)) + 5)
+        lo, hi = max(80, float(np.nanpercentile(d["sex_ratio"], 0.5)) - 5), float(np.nanpercentile(d["sex_ratio"], 99.5)) + 5
+        ax.set_ylim(lo, hi)
+        out = d[(d["sex_ratio"] < lo) | (d["sex_ratio"] > hi)]
+        if len(out):  # never silently: the units left outside the y-range, with their extremes
+            ax.text(0.99, 0.01, (f"{len(out)} 个单位超出纵轴范围未显示（{out['sex_ratio'].min():.1f}–{out['sex_ratio'].max():.1f}）" if zh
+                                 else f"{len(out)} unit(s) outside the y-range not shown ({out['sex_ratio'].min():.1f}–"
+                                      f"{out['sex_ratio'].max():.1f})"),
+                    transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")  # fmt: skip
         plots.legend_on_top(ax, outside=True)  # above the axes: the y-range leaves out the extreme 1 %
         return ax
 
@@ -482,16 +488,18 @@ def describe_sex_ratio_relation(result: SexRatioRelationResult, *, lang: str = "
     stats_en = f"{level} CI {ci_en}, {p_text(slope['p_value'])}; quasi-binomial, dispersion {result.dispersion:.2f}"
     stats_zh = (f"{level} 置信区间为{ci_zh}，{p_text(slope['p_value'])}；拟二项模型，离散参数 {result.dispersion:.2f}")
     excluded = p["excluded"]
+    unclear_en = "" if way_lo == way_hi and way_lo else "; the interval includes no difference, so no clear association"
+    unclear_zh = "" if way_lo == way_hi and way_lo else "；区间包含零，未显示明确的关联"
     if zh:
         effect = f"{word_zh[way]} {size:.2f}%" if way else "差别小于 0.005%"
         text = (f"{p['census']} 年{where}的 {p['n_units']:,} 个{units_zh}{note_zh}中，人户分离人口比重每高 10 个百分点，"
-                f"0 岁人口性别比{effect}（{stats_zh}）。"
+                f"0 岁人口性别比{effect}（{stats_zh}）{unclear_zh}。"
                 + (f"{len(excluded)} 个没有 0 岁人口数的单位未纳入：{'、'.join(excluded[:10])}"
                    + ("等" if len(excluded) > 10 else "") + "。" if excluded else "所有单位均有 0 岁人口数。"))
         return text + f"\n\n**注意：** {CAVEATS_ZH.get(result.caveat, result.caveat)}"
     effect = f"a {size:.2f}% {way} age-0 sex ratio" if way else "practically no difference in the age-0 sex ratio"
     text = (f"Across {p['n_units']:,} {units_en} of {where} in {p['census']}{note_en}, a migrant share 10 percentage "
-            f"points higher is associated with {effect} ({stats_en}). "
+            f"points higher is associated with {effect} ({stats_en}){unclear_en}. "
             + (f"{len(excluded)} unit(s) without age-0 counts were left out: {', '.join(excluded[:10])}"
                + (", …" if len(excluded) > 10 else "") + "." if excluded else "Every unit has age-0 counts."))
     return text + f"\n\n**Caveat:** {result.caveat}"

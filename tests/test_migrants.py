@@ -212,6 +212,15 @@ def test_sex_ratio_relation_matches_statsmodels(census):
     fig, ax = plt.subplots()
     migrants.sex_ratio_relation(c, census=2020, alpha=0.1).plot(ax=ax, lang="en", reference=106)
     assert [t.get_text() for t in ax.get_legend().get_texts()][2:] == ["90% CI", "Reference 106"]
+    # units outside the y-range (the extreme 1 %) are counted on the figure, never silently dropped
+    lo, hi = ax.get_ylim()
+    sr = res.data["sex_ratio"]
+    out = sr[(sr < lo) | (sr > hi)]
+    notes = [t.get_text() for t in ax.texts if "outside the y-range" in t.get_text()]
+    if len(out):
+        assert notes == [f"{len(out)} unit(s) outside the y-range not shown ({out.min():.1f}–{out.max():.1f})"]
+    else:
+        assert notes == []
     plt.close("all")
     with pytest.raises(ModelSpecificationError):
         migrants.sex_ratio_relation(c, origin="abroad")
@@ -243,6 +252,9 @@ def test_describe_sex_ratio_relation_by_direction(census):
     both = _with_slope(res, 1.0005, 0.999, 1.002)  # the interval spans no difference
     assert "a 0.05% higher age-0 sex ratio (95% CI 0.10% lower to 0.20% higher" in migrants.describe_sex_ratio_relation(both)
     assert "高 0.05%（95% 置信区间为低 0.10% 至高 0.20%" in migrants.describe_sex_ratio_relation(both, lang="zh")
+    assert "; the interval includes no difference, so no clear association." in migrants.describe_sex_ratio_relation(both)
+    assert "；区间包含零，未显示明确的关联。" in migrants.describe_sex_ratio_relation(both, lang="zh")
+    assert "no clear association" not in text and "未显示明确的关联" not in zh
     real = res.table.loc[1]
     direction = "lower" if real["ratio"] < 1 else "higher"
     assert f"a {abs(100 * (real['ratio'] - 1)):.2f}% {direction} age-0 sex ratio" in migrants.describe_sex_ratio_relation(res)
