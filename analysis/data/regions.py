@@ -46,11 +46,15 @@ __all__ = [
     "parent",
     "provinces",
     "safe_slug",
+    "LEVEL_PHRASES",
 ]
 
 LEVELS = ("nation", "province", "prefecture", "county")
 #: the levels in Chinese, for text
 LEVEL_NAMES_ZH = {"nation": "全国", "province": "省级", "prefecture": "地级", "county": "县级"}
+#: what a unit of each level is, in a sentence ("Guangdong is a province"; "广东省为省级单位")
+LEVEL_PHRASES = {"nation": ("the nation", "全国层级"), "province": ("a province", "省级单位"),
+                 "prefecture": ("a prefecture-level unit", "地级单位"), "county": ("a county-level unit", "县级单位")}
 COLUMNS = [
     "code", "name_zh", "short_zh", "level", "parent_code", "province_code", "name_en",
     "in_2010", "in_2020", "name_zh_2010",
