@@ -539,7 +539,7 @@ def check_reported(
     alternative: Alternative = "greater",
     n_limit: int = 5_000_000,
     lang: str = "en",
-    bound=None,
+    bound: str | Sequence[str] | None = None,
 ) -> ReportCheckResult:
     """Check reported coverage statements; all values as printed (rates and targets in %, margin in points).
 

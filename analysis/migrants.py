@@ -479,7 +479,8 @@ def describe_sex_ratio_relation(result: SexRatioRelationResult, *, lang: str = "
     level = f"{round(100 * (1 - p['alpha']), 10):g}%"
     (way, size), (way_lo, size_lo), (way_hi, size_hi) = (_change_pct(slope[c]) for c in ("ratio", "lower", "upper"))
     word_zh = {"lower": "低", "higher": "高", "": "相差"}
-    if way_lo == way_hi and way_lo:  # the whole interval on one side: "0.16% to 0.36% lower"
+    clear = bool(way_lo == way_hi and way_lo)  # the whole interval on one side of no difference
+    if clear:  # "0.16% to 0.36% lower"
         a, b = sorted((size_lo, size_hi))
         ci_en, ci_zh = f"{a:.2f}% to {b:.2f}% {way_lo}", f"{word_zh[way_lo]} {a:.2f}% 至 {b:.2f}%"
     else:
@@ -488,8 +489,8 @@ def describe_sex_ratio_relation(result: SexRatioRelationResult, *, lang: str = "
     stats_en = f"{level} CI {ci_en}, {p_text(slope['p_value'])}; quasi-binomial, dispersion {result.dispersion:.2f}"
     stats_zh = (f"{level} 置信区间为{ci_zh}，{p_text(slope['p_value'])}；拟二项模型，离散参数 {result.dispersion:.2f}")
     excluded = p["excluded"]
-    unclear_en = "" if way_lo == way_hi and way_lo else "; the interval includes no difference, so no clear association"
-    unclear_zh = "" if way_lo == way_hi and way_lo else "；区间包含零，未显示明确的关联"
+    unclear_en = "" if clear else "; the interval includes no difference, so no clear association"
+    unclear_zh = "" if clear else "；区间包含零，未显示明确的关联"
     if zh:
         effect = f"{word_zh[way]} {size:.2f}%" if way else "差别小于 0.005%"
         text = (f"{p['census']} 年{where}的 {p['n_units']:,} 个{units_zh}{note_zh}中，人户分离人口比重每高 10 个百分点，"
