@@ -890,12 +890,11 @@ def describe_sources(rates: pd.DataFrame, region_name: str, *, own: str | None =
     geo = rates["geo_en" if lang == "en" else "geo_zh"].fillna("?")
     national = rates["geo_level"].eq("national")
     counts = geo[~national].value_counts(sort=False)
-    mine = rates["region_code"].astype("string").eq(own).fillna(False).to_numpy() if own else np.zeros(len(rates), bool)
     parts = [tr(f"{n} for {g}", f"{g} {n} 个") for g, n in counts.items()]
     if national.any():
         parts.append(tr(f"{int(national.sum())} national", f"全国 {int(national.sum())} 个"))
     text = tr(", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1], "、".join(parts)) if parts else ""
-    if own and not mine.any():
+    if own and not rates["region_code"].eq(own).any():
         text += tr(f"{'; ' if text else ''}none for {region_name} itself", f"{'；' if text else ''}没有{region_name}本地的数字")
     return text
 

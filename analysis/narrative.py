@@ -47,3 +47,14 @@ def shown_change(before: float, after: float, digits: int = 1) -> float:
     stated change always matches the stated levels (113.7 → 113.2 is a change of −0.5, although the unrounded
     values differ by −0.558); its interval stays that of the exact difference."""
     return round(float(after), digits) - round(float(before), digits)
+
+
+def not_run(place, *, for_en: str, for_zh: str) -> tuple[str, str]:
+    """(English, Chinese) sentence under a section's heading when the section does not apply to ``place`` (a
+    :class:`analysis.data.regions.Region`): "Not run: this section is for the nation; Guangdong is a province."
+    ``for_en``/``for_zh``: whom the section is for. Pass it to ``say`` (:func:`in_language`)."""
+    from analysis.data.regions import LEVEL_PHRASES
+
+    what_en, what_zh = LEVEL_PHRASES[place.level]
+    return (f"Not run: this section is for {for_en}; {place.name('en')} is {what_en}.",
+            f"未运行：本节仅适用于{for_zh}，而本次运行的地区（{place.name_zh}）为{what_zh}。")

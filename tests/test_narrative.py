@@ -40,3 +40,11 @@ def test_shown_change_matches_the_printed_levels():
     assert f"{narrative.shown_change(161.56, 132.93):+.1f}" == "-28.7"  # printed 161.6 → 132.9; exact −28.63
     assert f"{narrative.shown_change(108.849, 112.598):+.1f}" == "+3.8"
     assert narrative.shown_change(1.234, 2.345, digits=2) == pytest.approx(1.12)
+
+
+def test_not_run_names_the_region_and_its_level():
+    from analysis.data import regions
+
+    en, zh = narrative.not_run(regions.lookup("440000"), for_en="the nation", for_zh="全国")
+    assert en == "Not run: this section is for the nation; Guangdong is a province."
+    assert zh == "未运行：本节仅适用于全国，而本次运行的地区（广东省）为省级单位。"
