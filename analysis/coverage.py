@@ -285,7 +285,7 @@ def vs_target(
     method = (
         f"{'Wilson score' if interval == 'wilson' else 'exact Clopper–Pearson'} {100 * (1 - alpha):g}% interval; "
         f"exact binomial test ({alternative}) against the target; "
-        f"{_CORRECTION_NAMES.get(correction, correction)} adjustment across {len(table)} unit(s)"
+        f"{_CORRECTION_NAMES.get(correction, correction)} adjustment across {narrative.count(len(table), 'unit')}"
         + (f" within each {'/'.join([adjust_within] if isinstance(adjust_within, str) else adjust_within)}"
            if adjust_within is not None else "")
     )
@@ -950,7 +950,7 @@ def describe_vs_target(result: VsTargetResult, *, name: str | None = None, lang:
         items = [f"{r['_name']}（{100 * r['rate']:.1f}%，{level} 置信区间 {ci(r)}；目标 {100 * r['target']:.1f}%）"
                  for _, r in below.iterrows()]
     else:
-        head = (f"Of {len(t)} rate(s) tested against their target (exact binomial, {p['alternative']}, "
+        head = (f"Of {narrative.count(len(t), 'rate')} tested against their target (exact binomial, {p['alternative']}, "
                 f"{_CORRECTION_NAMES.get(p['correction'], p['correction'])} adjustment, α = {p['alpha']:g}): "
                 f"**{above} above**, **{below_n} below**, {same} not distinguishable from the target.")
         lead, sep, tail = " Falling short: ", "; ", ("; …" if more else "") + "."

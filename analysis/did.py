@@ -408,7 +408,7 @@ class EventStudyResult(Result):
 
     def plot(self, ax: Axes | None = None, *, lang: str = "en") -> Axes:
         """Coefficients with CIs by event time; the reference period (fixed at 0, not estimated) as a hollow
-        marker; zero line."""
+        marker; zero line. A binned endpoint (it pools every earlier or later year) is labelled "≤−6" or "≥4"."""
         import matplotlib.pyplot as plt
 
         ax = ax if ax is not None else plt.gca()
@@ -422,6 +422,9 @@ class EventStudyResult(Result):
                           label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ax.plot(t.loc[ref, "event_time"], np.zeros(ref.sum()), "o", ms=4, mfc="white", mec="C0",
                 label="参照期（固定为 0）" if zh else "reference period (fixed at 0)")
+        ticks = t["event_time"].astype(int).tolist()
+        ends = {e: "≤" if e == min(ticks) else "≥" for e in t.loc[t["binned"], "event_time"].astype(int)}
+        ax.set_xticks(ticks, [ends.get(e, "") + f"{e}".replace("-", "−") for e in ticks])
         ax.set_xlabel("相对政策年份（年）" if zh else "years relative to first affected year")
         ax.set_ylabel(f"{self.params['outcome']} 每单位强度变化" if zh
                        else f"change in {self.params['outcome']} per unit intensity")

@@ -30,6 +30,7 @@ from scipy import optimize, stats
 
 from analysis import plots
 from analysis.exceptions import DataValidationError, ModelSpecificationError
+from analysis.narrative import count
 from analysis.results import Result
 
 FAMILIES = ("poisson", "quasipoisson", "negbin", "gaussian")
@@ -479,7 +480,7 @@ def its(
     se_note += f", t tests and intervals on {model.df_resid:g} residual df" if use_t else ", z tests and intervals"
     method = (f"Segmented regression ITS, {family} GLM ({'log' if log_link else 'identity'} link"
               f"{', offset log(' + offset + ')' if offset else ''}"
-              f"{f', {seasonality} harmonic pair(s)' if seasonality else ''}), {se_note}; "
+              f"{', ' + count(seasonality, 'harmonic pair') if seasonality else ''}), {se_note}; "
               f"Lopez Bernal et al. 2017")
     params = {
         "outcome": outcome, "date": date, "interruptions": dict(interruptions), "family": family,

@@ -25,7 +25,7 @@ from analysis import plots
 from analysis.config import NATION_CODE
 from analysis.data import regions
 from analysis.exceptions import AnalysisError, DataValidationError, ModelSpecificationError
-from analysis.narrative import p_text
+from analysis.narrative import count, p_text
 from analysis.results import Result
 
 __all__ = [
@@ -316,7 +316,7 @@ class SexRatioRelationResult(Result):
         out = d[(d["sex_ratio"] < lo) | (d["sex_ratio"] > hi)]
         if len(out):  # never silently: the units left outside the y-range, with their extremes
             ax.text(0.99, 0.01, (f"{len(out)} 个单位超出纵轴范围未显示（{out['sex_ratio'].min():.1f}–{out['sex_ratio'].max():.1f}）" if zh
-                                 else f"{len(out)} unit(s) outside the y-range not shown ({out['sex_ratio'].min():.1f}–"
+                                 else f"{count(len(out), 'unit')} outside the y-range not shown ({out['sex_ratio'].min():.1f}–"
                                       f"{out['sex_ratio'].max():.1f})"),
                     transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="0.3")  # fmt: skip
         plots.legend_on_top(ax, outside=True)  # above the axes: the y-range leaves out the extreme 1 %
@@ -501,7 +501,7 @@ def describe_sex_ratio_relation(result: SexRatioRelationResult, *, lang: str = "
     effect = f"a {size:.2f}% {way} age-0 sex ratio" if way else "practically no difference in the age-0 sex ratio"
     text = (f"Across {p['n_units']:,} {units_en} of {where} in {p['census']}{note_en}, a migrant share 10 percentage "
             f"points higher is associated with {effect} ({stats_en}){unclear_en}. "
-            + (f"{len(excluded)} unit(s) without age-0 counts were left out: {', '.join(excluded[:10])}"
+            + (f"{count(len(excluded), 'unit')} without age-0 counts {'was' if len(excluded) == 1 else 'were'} left out: {', '.join(excluded[:10])}"
                + (", …" if len(excluded) > 10 else "") + "." if excluded else "Every unit has age-0 counts."))
     return text + f"\n\n**Caveat:** {result.caveat}"
 

@@ -36,6 +36,19 @@ def p_text(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and the English noun in the number it needs: "1 year", "6 years", "0 statements" (``plural`` for
+    irregular nouns: ``count(2, "county", "counties")``; the default adds "s")."""
+    n = int(n)
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
+
+
+def emphasis(text: str, lower: float, upper: float, null: float = 0.0) -> str:
+    """``text`` in bold (Markdown) when the interval ``lower``–``upper`` excludes ``null`` (0 for a difference, 1 for
+    a ratio), plain otherwise: the text stresses only what the interval supports."""
+    return f"**{text}**" if lower > null or upper < null else text
+
+
 def ordinal(n: int) -> str:
     """An English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 112th."""
     n = int(n)

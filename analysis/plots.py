@@ -936,7 +936,7 @@ def label_points(
     they can be, from the points: each label starts at its point and adjustText (I. Flyamer,
     https://github.com/Phlya/adjustText; the approach of R's ggrepel) pushes the labels apart inside the axes, with
     a thin leader line to a label that moved away from its point. ``avoid``: more artists to keep clear of (e.g.
-    the scatter of every unit).
+    the scatter of every unit: each of its points); the axes' legend is always avoided.
     Call it last, when the axes' scales and limits are final. Returns the texts, in the order of ``labels``."""
     xs, ys = (np.asarray(v, dtype=float).reshape(-1) for v in (x, y))
     names = [str(v) for v in labels]
@@ -945,9 +945,31 @@ def label_points(
     size = fontsize if fontsize is not None else mpl.rcParams["xtick.labelsize"]
     texts = [ax.text(xi, yi, name, fontsize=size, color=color) for xi, yi, name in zip(xs, ys, names, strict=True)]
     if texts:
-        adjust_text(texts, ax=ax, objects=avoid, iter_lim=REPEL_ITERATIONS, time_lim=None, **_REPEL_FORCES,
+        adjust_text(texts, ax=ax, objects=_obstacles(ax, avoid), iter_lim=REPEL_ITERATIONS, time_lim=None,
+                    **_REPEL_FORCES,
                     arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5})  # fmt: skip
     return texts
+
+
+def _obstacles(ax: Axes, avoid: Any) -> list | None:
+    """What labels must keep clear of, as boxes in data coordinates (the form adjustText takes for a mix of
+    artists): each point of a scatter, the window extent of any other artist, and the axes' legend."""
+    from adjustText import get_bboxes_pathcollection
+
+    artists = [] if avoid is None else list(avoid) if isinstance(avoid, list | tuple) else [avoid]
+    if ax.get_legend() is not None:
+        artists.append(ax.get_legend())
+    if not artists:
+        return None
+    renderer = ax.figure.canvas.get_renderer()
+    to_data = ax.transData.inverted()
+    boxes = []
+    for artist in artists:
+        if isinstance(artist, PathCollection):
+            boxes.extend(get_bboxes_pathcollection(artist, ax))
+        else:
+            boxes.append(artist.get_window_extent(renderer).transformed(to_data))
+    return boxes
 
 
 def legend_on_top(ax: Axes, *, fontsize: float = 8, margin: float = 0.04, outside: bool = False) -> Any:

@@ -31,6 +31,7 @@ from analysis import funnel as _funnel
 from analysis import plots
 from analysis.binomial import binom_test, check_alpha, proportion_interval, spreadsheet_rows, validate_counts
 from analysis.exceptions import AnalysisWarning, DataValidationError, ModelSpecificationError
+from analysis.narrative import count
 from analysis.results import Result
 
 __all__ = [
@@ -886,7 +887,7 @@ def _trend_joinpoint(
         fitted=fitted,
         tests=tests,
         method=(
-            f"joinpoint regression of ln SRB (Kim et al. 2000), {k} joinpoint(s) selected by sequential "
+            f"joinpoint regression of ln SRB (Kim et al. 2000), {count(k, 'joinpoint')} selected by sequential "
             f"permutation tests ({n_permutations} permutations, Bonferroni level {level:.4g})"
         ),
         params={
@@ -1137,7 +1138,8 @@ def shrink(
     (a, b) are fitted by maximum marginal likelihood over all units (or given as ``prior``); each unit's
     posterior is Beta(a + M_i, b + F_i). Reported: posterior mean SRB (transform of the posterior mean
     share), equal-tailed (1 − alpha) credible interval, the weight of the unit's own data n_i/(n_i + a + b),
-    and ranks by raw and shrunk SRB (1 = highest). Small units are pulled toward the overall level, so
+    and ranks by raw and shrunk SRB (1 = highest); the raw SRB comes with its Wilson (1 − alpha) interval
+    (``srb_lower``, ``srb_upper``; sampling variation only). Small units are pulled toward the overall level, so
     rankings are not driven by them (Efron & Morris 1975; Clayton & Kaldor 1987). Units with NA counts
     or no births are kept with NA.
     """
@@ -1178,6 +1180,8 @@ def shrink(
         raw = np.where(ok, 100 * m / f, np.nan)
     table = _counts_table(agg[by_cols], m, f)
     table["srb"] = raw
+    table["srb_lower"], table["srb_upper"] = (np.where(ok, srb_from_share(v), np.nan)
+                                              for v in proportion_interval(m, n, alpha=alpha, method="wilson"))
     table["srb_shrunk"] = np.where(ok, srb_from_share(mean), np.nan)
     table["lower"] = np.where(ok, srb_from_share(lo), np.nan)
     table["upper"] = np.where(ok, srb_from_share(hi), np.nan)

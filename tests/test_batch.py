@@ -551,7 +551,7 @@ def test_notebook_not_run_where_it_does_not_apply(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["not_applicable"] == {"provinces_only": {"levels": ["nation", "province"], "regions": ["440300"]}}
     assert [r["level"] for r in manifest["regions"]] == ["province", "prefecture"]
-    assert "<b>provinces_only</b> runs for nation, province only — 1 region(s)" in result.index.read_text(encoding="utf-8")
+    assert "<b>provinces_only</b> runs for nation, province only — 1 region" in result.index.read_text(encoding="utf-8")
     with pytest.raises(ParameterError, match="nothing to run: provinces_only runs for nation, province only; the "
                                              "regions chosen are prefecture units"):  # fmt: skip
         run_batch(notebooks=[str(provinces_only)], regions="440300,440100", out=tmp_path / "none", progress=False)

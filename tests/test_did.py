@@ -190,6 +190,10 @@ def test_plot_and_summary(rng):
     bars = ax.containers[0]
     assert ref not in list(bars.lines[0].get_xdata()) and len(bars.lines[0].get_xdata()) == len(r.table) - 1
     assert "Pooled DiD" in r.summary()
+    # the binned endpoints pool every earlier or later year, and their ticks say so
+    lo, hi = r.params["window"]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[0] == f"≤−{-lo}" and labels[-1] == f"≥{hi}" and labels[1] == f"−{-lo - 1}"
 
 
 def test_birth_order_share_wilson_by_hand_and_published_2015_share():

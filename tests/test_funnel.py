@@ -169,13 +169,19 @@ def test_plot_funnel_names_the_farthest_units_without_overlap():
     df = pd.DataFrame({"n": n, "p": p, "name": [f"u{i:02d}" for i in range(50)]})
     fig, ax = plt.subplots(figsize=(5, 4))
     funnel.plot_funnel(df, x="n", y="p", target_p=0.5, label="name", ax=ax, lang="en")
-    named = [t.get_text() for t in ax.texts]
+    note = [t for t in ax.texts if t.get_text().startswith("Named:")]
+    assert [t.get_text() for t in note] == ["Named: 12 of 20 beyond the 99.8% limits (farthest)"]
+    named = [t.get_text() for t in ax.texts if t not in note]
     z = (df["p"] - 0.5) / np.sqrt(0.25 / df["n"])
     assert funnel.MAX_LABELS == 12
     assert sorted(named) == sorted(df.loc[z.nlargest(12).index, "name"])
     fig.canvas.draw()
-    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in ax.texts]
+    boxes = [t.get_window_extent(fig.canvas.get_renderer()) for t in ax.texts if t not in note]
     assert not any(boxes[i].overlaps(boxes[j]) for i in range(12) for j in range(i + 1, 12))
+    # no label covers the legend; the note sits below the axes
+    assert note[0].get_window_extent(fig.canvas.get_renderer()).y1 < ax.get_window_extent().y0
+    legend_box = ax.get_legend().get_window_extent(fig.canvas.get_renderer())
+    assert not any(b.overlaps(legend_box) for b in boxes)
     plt.close(fig)
     fig, ax = plt.subplots()
     funnel.plot_funnel(df, x="n", y="p", target_p=0.5, label="name", ax=ax, max_labels=0)

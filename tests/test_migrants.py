@@ -218,7 +218,7 @@ def test_sex_ratio_relation_matches_statsmodels(census):
     out = sr[(sr < lo) | (sr > hi)]
     notes = [t.get_text() for t in ax.texts if "outside the y-range" in t.get_text()]
     if len(out):
-        assert notes == [f"{len(out)} unit(s) outside the y-range not shown ({out.min():.1f}–{out.max():.1f})"]
+        assert notes == [f"{len(out)} {'unit' if len(out) == 1 else 'units'} outside the y-range not shown ({out.min():.1f}–{out.max():.1f})"]
     else:
         assert notes == []
     plt.close("all")
@@ -242,7 +242,7 @@ def test_describe_sex_ratio_relation_by_direction(census):
     text = migrants.describe_sex_ratio_relation(lower)
     assert "is associated with a 0.26% lower age-0 sex ratio (95% CI 0.16% to 0.36% lower, p = " in text
     assert "different" not in text and "-0." not in text
-    assert "1 unit(s) without age-0 counts were left out: 440101." in text
+    assert "1 unit without age-0 counts was left out: 440101." in text
     assert "**Caveat:**" in text and "proxy for the sex ratio at birth" in text
     zh = migrants.describe_sex_ratio_relation(lower, lang="zh")
     assert "人户分离人口比重每高 10 个百分点，0 岁人口性别比低 0.26%（95% 置信区间为低 0.16% 至 0.36%，p = " in zh

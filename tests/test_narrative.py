@@ -48,3 +48,18 @@ def test_not_run_names_the_region_and_its_level():
     en, zh = narrative.not_run(regions.lookup("440000"), for_en="the nation", for_zh="全国")
     assert en == "Not run: this section is for the nation; Guangdong is a province."
     assert zh == "未运行：本节仅适用于全国，而本次运行的地区（广东省）为省级单位。"
+
+
+def test_count_puts_the_noun_in_its_number():
+    from analysis.narrative import count
+
+    assert [count(n, "year") for n in (0, 1, 2)] == ["0 years", "1 year", "2 years"]
+    assert count(1, "county", "counties") == "1 county" and count(3_283, "county", "counties") == "3,283 counties"
+
+
+def test_emphasis_only_where_the_interval_excludes_the_null():
+    from analysis.narrative import emphasis
+
+    assert emphasis("+0.380‰", -0.051, 0.812) == "+0.380‰"  # the interval spans 0: not stressed
+    assert emphasis("1.82 M", 0.61, 2.94) == "**1.82 M**" and emphasis("-3", -5, -1) == "**-3**"
+    assert emphasis("1.086", 1.037, 1.137, null=1) == "**1.086**" and emphasis("0.99", 0.95, 1.03, null=1) == "0.99"

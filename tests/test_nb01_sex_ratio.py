@@ -82,6 +82,11 @@ def test_province_run(tmp_path, journal_width):
     assert "Guangdong ranks 4th by SRB (1st = highest)" in text
     assert "Implausible" not in text
     assert "after empirical-Bayes shrinkage the highest is" in text and "credible interval" in text
+    # the highest raw ratio with its interval
+    top = shrunk.sort_values("rank_raw").iloc[0]
+    assert (f"The highest raw ratio is {top['name_zh']} ({top['srb']:.1f}, 95% CI {top['srb_lower']:.1f}–"
+            f"{top['srb_upper']:.1f}, from {top['births']:,} children)") in text
+    assert "(s)" not in text
 
 
 def test_county_run(tmp_path):

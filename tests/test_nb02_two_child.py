@@ -69,6 +69,19 @@ def test_nation_end_to_end(tmp_path, journal_width):
     assert f"{100 * share['share']:.1f}% ({100 * share['lower']:.1f}–{100 * share['upper']:.1f}) in 2015" in md
     assert "{'selective_2014'" not in md and "Interruptions: selective two-child 2014: 2014-" in md
     assert "conceived after the October 2015 announcement" not in md  # not in Li et al.'s baseline (born 2016-07+)
+    # each analysis states when it counts a policy's first births, with the years it used
+    timing = pd.read_csv(out / "policy_timing.csv", encoding="utf-8-sig")
+    by_year = timing["first_affected_year"].value_counts().sort_index()
+    assert ("universal two-child 2016 from 2016 — so all of 2016 counts as affected" in md
+            and "(date + 9 months, 2016-10)" in md
+            and ", ".join(f"{n} provinces from {y}" for y, n in by_year.items()) + "." in md)
+    assert "Xinjiang uses its lower bound 2014-11-06 (first affected year 2016)." in md
+    assert f"{(timing['date_source'] == 'default').sum()} provinces use the default date 2014-06-25." in md
+    # robustness: each placebo estimate with its interval
+    robust = pd.read_csv(out / "robustness.csv", encoding="utf-8-sig").set_index("check")
+    r = robust.loc["placebo 2008"]
+    assert f"placebo 2008: {r['estimate']:+.3f} (95% CI {r['lower']:+.3f} to {r['upper']:+.3f}, p = " in md
+    assert "(s)" not in md
 
 
 def test_province_end_to_end(tmp_path):
@@ -80,7 +93,9 @@ def test_province_end_to_end(tmp_path):
     # lang="zh" (the default): the text is Chinese and quotes the computed estimate
     md = _markdown(tmp_path)
     pooled = pd.read_csv(out / "did_pooled.csv", encoding="utf-8-sig").iloc[0]
-    assert f"政策后粗出生率相对其他省份变化 **{pooled['estimate']:+.3f}‰**" in md
+    # the estimate is bold only when its interval excludes zero (here it spans zero: plain)
+    assert pooled["lower"] < 0 < pooled["upper"]
+    assert f"政策后粗出生率相对其他省份变化 {pooled['estimate']:+.3f}‰（" in md
     assert "Pooled DiD" not in md and "Files written" not in md
     # the three national sections under their headings say why they are empty
     assert md.count("未运行：本节仅适用于全国，而本次运行的地区（广东省）为省级单位。") == 3

@@ -129,6 +129,6 @@ def test_sub_units_of_2010_only_are_not_counted_as_2020_units(tmp_path):
     out, md = _run(tmp_path, region="650000", lang="en")
     sub = pd.read_csv(out / "subunits_ranked.csv", encoding="utf-8-sig")
     assert sub["share_2020"].notna().sum() == 15
-    assert "15 sub-units in 2020. 2 more unit(s) exist only in 2010 (renamed or abolished since, not ranked): " \
+    assert "15 sub-units in 2020. 2 more units exist only in 2010 (renamed or abolished since, not ranked): " \
            "吐鲁番地区, 哈密地区." in md
     assert "自治区直辖县级行政区划 is a statistical grouping" in md

@@ -42,3 +42,25 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     assert ((srb_census["lower"] < srb_census["value"]) & (srb_census["value"] < srb_census["upper"])).all()
     assert (out_dir / "reported_srb_vs_census.png").exists()
     assert journal_width(out_dir) == 1
+
+
+def test_region_without_reports_says_so_and_shows_no_empty_tables(tmp_path):
+    from analysis.extract import REPORT_SUFFIXES, extract_report
+
+    reports = ROOT / "tests" / "fixtures" / "reports"
+    out_dir = tmp_path / "out"
+    pm.execute_notebook(
+        str(NOTEBOOKS_DIR / "04_report_indicators.ipynb"), str(tmp_path / "run.ipynb"),
+        parameters={"reports_path": str(reports), "region": "650000", "lang": "en", "output_dir": str(out_dir)},
+        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+    )
+    nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    md = "\n".join(o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
+    read = pd.concat([extract_report(p) for p in sorted(reports.rglob("*")) if p.suffix.lower() in REPORT_SUFFIXES])
+    assert (f"{len(read)} indicator statements found, **0** kept for Xinjiang (650000) and its sub-regions. "
+            "**Nothing below applies**: the reports speak of " + ", ".join(sorted(read["region"].dropna().unique()))) in md
+    assert "No statement to check." in md and "0 statement" not in md
+    assert not any("Empty DataFrame" in o.get("data", {}).get("text/plain", "") for o in outputs)
+    # the (empty) tables are still written, so that a batch's outputs have the same files for every region
+    assert len(pd.read_csv(out_dir / "indicators.csv", encoding="utf-8-sig")) == 0

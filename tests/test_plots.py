@@ -624,6 +624,28 @@ def test_label_points_keeps_labels_apart_and_is_repeatable():
         plots.label_points(ax, [1, 2], [1, 2], ["a"])
 
 
+def test_label_points_keeps_labels_off_the_legend():
+    """Three points just under the legend (upper right; seeded synthetic x): their labels, which grow up and to
+    the right of the points, would reach into the legend (two did before the legend was an obstacle); now none
+    overlaps it."""
+    plots.set_theme("en")
+    rng = np.random.default_rng(3)
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 10], [0, 5], label="95% limits")
+    ax.plot([0, 10], [1, 4], label="target 105")
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    legend = ax.legend(loc="upper right", fontsize=8)
+    fig.canvas.draw()
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    inner = box.transformed(ax.transData.inverted())
+    x, y = rng.uniform(inner.x0 + 0.3, inner.x1 - 1.0, 3), inner.y0 - 0.25 + rng.uniform(-0.1, 0.1, 3)
+    pts = ax.scatter(x, y)
+    texts = plots.label_points(ax, x, y, [f"unit {i}" for i in range(3)], avoid=pts)
+    fig.canvas.draw()
+    assert not any(t.get_window_extent(fig.canvas.get_renderer()).overlaps(box) for t in texts)
+    plt.close(fig)
+
+
 def test_legend_on_top_keeps_the_data_clear():
     """Points reaching the top of the axes: the legend goes along the top and the y-axis is raised until the
     highest point lies below the legend's box; ``outside`` puts it above the axes and leaves the axis alone."""

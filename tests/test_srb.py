@@ -411,6 +411,10 @@ def test_shrink_posterior_by_hand_with_given_prior():
     assert row["srb_shrunk"] == pytest.approx(100 * 560 / 490)
     assert row["lower"] == pytest.approx(srb.srb_from_share(stats.beta.ppf(0.025, 560, 490)))
     assert row["weight_own_data"] == pytest.approx(50 / 1050)
+    # the raw ratio keeps its own (Wilson) interval beside the shrunk one: statsmodels on the male share 30/50
+    lo, hi = proportion_confint(30, 50, alpha=0.05, method="wilson")
+    assert row["srb"] == pytest.approx(150) and row["srb_lower"] == pytest.approx(100 * lo / (1 - lo))
+    assert row["srb_upper"] == pytest.approx(100 * hi / (1 - hi))
 
 
 def test_shrink_fitted_prior_recovers_spread_and_pulls_small_units():

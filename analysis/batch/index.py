@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from analysis.batch import manifest as mf
+from analysis.narrative import count
 
 _STYLE = """
 body{font-family:"Noto Sans CJK SC","Source Han Sans SC","PingFang SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}
@@ -61,7 +62,7 @@ def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
         not_applicable = {}
     skipped = "".join(
         f"<p>Not run where it does not apply: <b>{html.escape(name)}</b> runs for "
-        f"{html.escape(', '.join(v['levels']))} only — {len(v['regions'])} region(s) "
+        f"{html.escape(', '.join(v['levels']))} only — {count(len(v['regions']), 'region')} "
         f"<small>({html.escape(', '.join(v['regions'][:10]))}{', …' if len(v['regions']) > 10 else ''})</small></p>\n"
         for name, v in not_applicable.items()
     )
