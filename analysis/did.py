@@ -415,19 +415,19 @@ class EventStudyResult(Result):
         t = self.table
         ax.axhline(0, color="0.5", lw=0.8)
         zh = lang == "zh"
-        ax.axvline(-0.5, color="C3", lw=0.8, ls=":", label="政策生效" if zh else "policy takes effect")
+        ax.axvline(-0.5, color="C3", lw=0.8, ls=":", label="政策生效" if zh else "Policy takes effect")
         ref = (t["event_time"] == self.params["reference"]).to_numpy()
         est = t[~ref]
         plots.ci_errorbar(ax, est["event_time"], est["estimate"], est["lower"], est["upper"], color="C0", capsize=3,
                           label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
         ax.plot(t.loc[ref, "event_time"], np.zeros(ref.sum()), "o", ms=4, mfc="white", mec="C0",
-                label="参照期（固定为 0）" if zh else "reference period (fixed at 0)")
+                label="参照期（固定为 0）" if zh else "Reference period (fixed at 0)")
         ticks = t["event_time"].astype(int).tolist()
         ends = {e: "≤" if e == min(ticks) else "≥" for e in t.loc[t["binned"], "event_time"].astype(int)}
         ax.set_xticks(ticks, [ends.get(e, "") + f"{e}".replace("-", "−") for e in ticks])
-        ax.set_xlabel("相对政策年份（年）" if zh else "years relative to first affected year")
+        ax.set_xlabel("相对政策年份（年）" if zh else "Years relative to first affected year")
         ax.set_ylabel(f"{self.params['outcome']} 每单位强度变化" if zh
-                       else f"change in {self.params['outcome']} per unit intensity")
+                       else f"Change in {self.params['outcome']} per unit intensity")
         ax.legend(frameon=False, fontsize=8)
         return ax
 

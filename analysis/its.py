@@ -211,12 +211,12 @@ class ITSResult(Result):
         zh = lang == "zh"
         removed = list(self.terms) if without is None else list(without)
         names = ("、" if zh else " and ").join((labels or {}).get(n, n) for n in removed)
-        name = f"反事实（无{names}）" if zh else f"counterfactual without {names}"
+        name = f"反事实（无{names}）" if zh else f"Counterfactual without {names}"
         ax.fill_between(x, cf["cf_lower"], cf["cf_upper"], color="0.8", alpha=0.7, lw=0,
-                        label=("反事实" if zh else "counterfactual ") + plots.ci_label(self.params["alpha"], lang))
+                        label=("反事实" if zh else "Counterfactual ") + plots.ci_label(self.params["alpha"], lang))
         ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label=name)
-        ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "fitted")
-        ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "observed")
+        ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "Fitted")
+        ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "Observed")
         return _finish(ax, self, labels, legend, lang)
 
 
@@ -243,10 +243,10 @@ def plot_fits(
         ax.plot(cf["date"], cf["fitted"], color=f"C{i}")
         ax.plot(cf["date"], cf["counterfactual"], ls="--", color=f"C{i}", lw=0.8)
     first = next(iter(fits.values()))
-    ax.plot([], [], color="0.3", label="拟合值" if zh else "fitted")
-    ax.plot([], [], color="0.3", ls="--", lw=0.8, label="反事实（无政策）" if zh else "counterfactual (no policy)")
+    ax.plot([], [], color="0.3", label="拟合值" if zh else "Fitted")
+    ax.plot([], [], color="0.3", ls="--", lw=0.8, label="反事实（无政策）" if zh else "Counterfactual (no policy)")
     ax.fill_between([], [], [], color="0.3", alpha=0.15, lw=0,
-                    label=("反事实" if zh else "counterfactual ") + plots.ci_label(first.params["alpha"], lang))
+                    label=("反事实" if zh else "Counterfactual ") + plots.ci_label(first.params["alpha"], lang))
     return _finish(ax, first, labels, True, lang)
 
 

@@ -302,10 +302,10 @@ class SexRatioRelationResult(Result):
         d = self.data
         size = 4 + 40 * np.sqrt(d["age0"] / d["age0"].max())
         ax.scatter(100 * d["x_share"], d["sex_ratio"], s=size, alpha=0.35, color="C0", linewidth=0,
-                   label="各单位（面积∝0岁人口）" if zh else "units (area ∝ children aged 0)")  # fmt: skip
+                   label="各单位（面积∝0岁人口）" if zh else "Units (area ∝ children aged 0)")  # fmt: skip
         grid = self.curve
         ax.plot(grid["share_pct"], grid["sex_ratio"], color="C3", lw=1.5,
-                label="拟二项 GLM 拟合" if zh else "quasi-binomial GLM fit")  # fmt: skip
+                label="拟二项 GLM 拟合" if zh else "Quasi-binomial GLM fit")  # fmt: skip
         ax.fill_between(grid["share_pct"], grid["lower"], grid["upper"], color="C3", alpha=0.2, linewidth=0,
                         label=plots.ci_label(self.params["alpha"], lang))  # fmt: skip
         ax.axhline(reference, color="0.5", lw=0.8, ls=":", label=f"{plots.label('reference', lang)} {reference:g}")

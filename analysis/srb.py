@@ -975,10 +975,13 @@ class Funnel(Result):
     data: pd.DataFrame
 
     def plot(
-        self, ax: Axes | None = None, *, lang: str = "en", proxy: bool = False, annotate: bool = True
+        self, ax: Axes | None = None, *, lang: str = "en", proxy: bool = False, annotate: bool = True,
+        target_name: str | None = None,
     ) -> Axes:
         """Funnel plot on the SRB scale (births on a log axis); units outside the widest limits are named (the
-        farthest :data:`analysis.funnel.MAX_LABELS`, labels kept apart: :func:`analysis.plots.label_points`)."""
+        farthest :data:`analysis.funnel.MAX_LABELS`, labels kept apart: :func:`analysis.plots.label_points`).
+        ``target_name`` names the target line in the legend ("All provinces 112.3"; default "Pooled" or
+        "Reference")."""
         ax = ax if ax is not None else plt.gca()
         label = self.params.get("label") if annotate else None
         _funnel.plot_funnel(
@@ -997,7 +1000,7 @@ class Funnel(Result):
             ylabel=plots.label("age0_sex_ratio" if proxy else "srb", lang),
             lang=lang,
             target_label=(
-                f"{plots.label('pooled' if self.params['target_source'] == 'pooled' else 'reference', lang)}"
+                f"{target_name or plots.label('pooled' if self.params['target_source'] == 'pooled' else 'reference', lang)}"
                 f" {self.params['target_srb']:.1f}"
             ),
         )

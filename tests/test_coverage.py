@@ -341,7 +341,7 @@ def test_result_plot_and_summary(records):
     assert "Target 85%" in legend  # one target: its value
     assert legend <= {"Target 85%", "Significantly above target", "Significantly below target",
                       "Not distinguishable from target"}
-    assert ax.get_xlabel() == "rate (%) with Wilson 95% CI"
+    assert ax.get_xlabel() == "Rate (%) with Wilson 95% CI"
     fig, ax = plt.subplots()
     res.plot(ax=ax, lang="zh")
     assert "目标值 85%" in {t.get_text() for t in ax.get_legend().get_texts()}
@@ -394,7 +394,7 @@ def test_published_rate_labels_in_either_language():
     ticks = [t.get_text() for t in ax.get_yticklabels()]
     assert all(max(len(line) for line in t.split("\n")) <= 40 for t in ticks)
     assert any("\n" in t for t in ticks)
-    assert ax.get_xlabel() == "rate (%) with Wilson 95% CI"
+    assert ax.get_xlabel() == "Rate (%) with Wilson 95% CI"
     # Chinese labels wrap by width: a character counts two columns
     fig, ax = plt.subplots()
     coverage.vs_target(tested[["served", "eligible", "target"]].assign(label=tested_zh)).plot(ax=ax, label="label")

@@ -180,9 +180,9 @@ def test_bad_inputs(rng):
 def test_plot_and_summary(rng):
     r = event_study(_panel(rng), intensity="intensity", policy_year=2015, alpha=0.1)
     ax = r.plot()
-    assert ax.get_xlabel().startswith("years relative")
+    assert ax.get_xlabel().startswith("Years relative")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "policy takes effect", "reference period (fixed at 0)", "Estimate, 90% CI"]
+        "Policy takes effect", "Reference period (fixed at 0)", "Estimate, 90% CI"]
     # the reference period is drawn hollow at 0 and without an interval; the others with theirs
     ref = r.params["reference"]
     hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]

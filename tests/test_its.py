@@ -212,7 +212,7 @@ def test_counterfactual_without_one_interruption(rng):
     fig, ax = plt.subplots()
     r.plot(ax=ax, without=["u"], labels={"u": "universal two-child 2016"})
     dashed = next(line for line in ax.lines if line.get_linestyle() == "--")
-    assert dashed.get_label() == "counterfactual without universal two-child 2016"
+    assert dashed.get_label() == "Counterfactual without universal two-child 2016"
     assert dashed.get_ydata() == pytest.approx(by_hand.to_numpy(), rel=1e-10)
     plt.close(fig)
 
@@ -279,7 +279,7 @@ def test_plot_fits_draws_each_fit_with_its_band(rng):
     fig, ax = plt.subplots()
     assert plot_fits({"original": a, "revised": b}, ax=ax, labels={"u": "universal 2016"}) is ax
     texts = ax.get_legend_handles_labels()[1]
-    assert texts == ["original", "revised", "fitted", "counterfactual (no policy)", "counterfactual 95% CI"]
+    assert texts == ["original", "revised", "Fitted", "Counterfactual (no policy)", "Counterfactual 95% CI"]
     bands = [c for c in ax.collections if len(c.get_paths()) and len(c.get_paths()[0].vertices)]
     assert len(bands) == 2
     top = bands[1].get_paths()[0].vertices[:, 1].max()

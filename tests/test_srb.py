@@ -348,6 +348,10 @@ def test_plots_name_their_reference_lines(counts):
     target = 100 * counts["males"].sum() / counts["females"].sum()
     assert entries["pooled"][-1] == f"合计 {target:.1f}"
     assert entries["given"][-1] == "Reference 106.0"
+    fig, ax = plt.subplots()
+    pooled.plot(ax=ax, lang="en", target_name="All provinces")  # whose pooled SRB it is, named by the caller
+    assert ax.get_legend().get_texts()[-1].get_text() == f"All provinces {target:.1f}"
+    plt.close(fig)
     assert f"先验均值 {shrunk.params['prior_mean_srb']:.1f}" in entries["shrunk"]
     assert sorted(entries["estimate"]) == ["Estimate, 95% CI", "Reference 105"]
 
