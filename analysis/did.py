@@ -109,7 +109,7 @@ class BirthOrderShareResult(Result):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(plots.label("year", lang))
         en, zh = _ORDER_NAMES[self.params["order"]]
-        ax.set_ylabel(f"{zh}占出生比例（%）" if lang == "zh" else f"{en} births, % of births")
+        ax.set_ylabel(f"{zh}占出生比例（%）" if lang == "zh" else f"{en.capitalize()} births, % of births")
         return ax
 
 

@@ -489,7 +489,7 @@ def describe_sex_ratio_relation(result: SexRatioRelationResult, *, lang: str = "
     stats_en = f"{level} CI {ci_en}, {p_text(slope['p_value'])}; quasi-binomial, dispersion {result.dispersion:.2f}"
     stats_zh = (f"{level} 置信区间为{ci_zh}，{p_text(slope['p_value'])}；拟二项模型，离散参数 {result.dispersion:.2f}")
     excluded = p["excluded"]
-    unclear_en = "" if clear else "; the interval includes no difference, so no clear association"
+    unclear_en = "" if clear else "; the interval includes 0%, so no clear association"
     unclear_zh = "" if clear else "；区间包含零，未显示明确的关联"
     if zh:
         effect = f"{word_zh[way]} {size:.2f}%" if way else "差别小于 0.005%"

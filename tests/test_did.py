@@ -226,6 +226,9 @@ def test_birth_order_share_wilson_by_hand_and_published_2015_share():
     assert ax.get_ylabel() == "二孩占出生比例（%）"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["估计值（95%置信区间）"]
     plt.close(fig)
+    fig, ax = plt.subplots()
+    assert birth_order_share(toy).plot(ax=ax, lang="en").get_ylabel() == "Second births, % of births"
+    plt.close(fig)
     with pytest.raises(ModelSpecificationError, match="order"):
         birth_order_share(toy, order="4")
 

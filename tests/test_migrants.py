@@ -252,7 +252,7 @@ def test_describe_sex_ratio_relation_by_direction(census):
     both = _with_slope(res, 1.0005, 0.999, 1.002)  # the interval spans no difference
     assert "a 0.05% higher age-0 sex ratio (95% CI 0.10% lower to 0.20% higher" in migrants.describe_sex_ratio_relation(both)
     assert "高 0.05%（95% 置信区间为低 0.10% 至高 0.20%" in migrants.describe_sex_ratio_relation(both, lang="zh")
-    assert "; the interval includes no difference, so no clear association." in migrants.describe_sex_ratio_relation(both)
+    assert "; the interval includes 0%, so no clear association." in migrants.describe_sex_ratio_relation(both)
     assert "；区间包含零，未显示明确的关联。" in migrants.describe_sex_ratio_relation(both, lang="zh")
     assert "no clear association" not in text and "未显示明确的关联" not in zh
     real = res.table.loc[1]

@@ -61,6 +61,7 @@ def test_region_without_reports_says_so_and_shows_no_empty_tables(tmp_path):
     assert (f"{len(read)} indicator statements found, **0** kept for Xinjiang (650000) and its sub-regions. "
             "**Nothing below applies**: the reports speak of " + ", ".join(sorted(read["region"].dropna().unique()))) in md
     assert "No statement to check." in md and "0 statement" not in md
+    assert "No statement to compare: none concerns this region." in md and "fictitious" not in md
     assert not any("Empty DataFrame" in o.get("data", {}).get("text/plain", "") for o in outputs)
     # the (empty) tables are still written, so that a batch's outputs have the same files for every region
     assert len(pd.read_csv(out_dir / "indicators.csv", encoding="utf-8-sig")) == 0
