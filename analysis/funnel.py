@@ -210,7 +210,8 @@ def plot_funnel(
     ``transform`` maps proportions to the display scale (e.g. ``lambda p: 100 * p / (1 - p)`` for males per
     100 females); ``label`` names a column used to name the units outside the widest limits — at most
     ``max_labels`` of them, those farthest from the target in standard errors (a note under the x-axis label then
-    says how many of how many) — with labels that do not overlap each other or the legend (:func:`analysis.plots.label_points`); ``overdispersion`` as in :func:`limits` (the observed counts
+    says how many of how many) — with labels that keep clear of each other and of the legend
+    (:func:`analysis.plots.label_points`); ``overdispersion`` as in :func:`limits` (the observed counts
     are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`);
     ``target_label`` — the target line's legend entry (default "target" and its value on the display scale).
     The y-axis spans the units and the target (with a margin) when the limits at the smallest denominator would
@@ -251,6 +252,7 @@ def plot_funnel(
     log_axis(ax, "x")
     ax.set_xlabel(xlabel if xlabel is not None else x)
     ax.set_ylabel(ylabel if ylabel is not None else y)
+    ax.legend(frameon=False, fontsize=8)  # before the labels, which keep clear of it
     if label and max_labels > 0:
         outer = limits(n_pts, target_p, levels=[max(levels)], overdispersion=phi)
         name = level_name(max(levels))
@@ -259,13 +261,10 @@ def plot_funnel(
         )
         z = np.abs(p_pts - target_p) * np.sqrt(n_pts)  # ∝ |z| of each unit: the same order whatever phi
         keep = np.sort(outside[np.argsort(-z[outside], kind="stable")[:max_labels]])
-        ax.legend(frameon=False, fontsize=8)
         if len(outside) > len(keep):  # never silently: a note under the x-axis label says how many are named
             ax.annotate(f"Named: {len(keep)} of {len(outside)} beyond the {name}% limits (farthest)" if text.isascii()
                         else f"已标注{name}%控制限外 {len(outside)} 个中最远的 {len(keep)} 个",
                         xy=(1, 0), xycoords=("axes fraction", ax.xaxis.label), xytext=(0, -2), textcoords="offset points",
                         ha="right", va="top", fontsize=7, color="0.3")
         label_points(ax, n_pts[keep], tf(p_pts[keep]), data[label].to_numpy()[keep], avoid=points, fontsize=7)
-    else:
-        ax.legend(frameon=False, fontsize=8)
     return ax

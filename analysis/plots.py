@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import matplotlib as mpl
 import numpy as np
-from adjustText import adjust_text
+from adjustText import adjust_text, get_bboxes_pathcollection
 from matplotlib import font_manager, ticker
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
@@ -954,8 +954,6 @@ def label_points(
 def _obstacles(ax: Axes, avoid: Any) -> list | None:
     """What labels must keep clear of, as boxes in data coordinates (the form adjustText takes for a mix of
     artists): each point of a scatter, the window extent of any other artist, and the axes' legend."""
-    from adjustText import get_bboxes_pathcollection
-
     artists = [] if avoid is None else list(avoid) if isinstance(avoid, list | tuple) else [avoid]
     if ax.get_legend() is not None:
         artists.append(ax.get_legend())
