@@ -158,9 +158,11 @@ def _target_values(df: pd.DataFrame, target: str | float, path: str | None = Non
 
 
 # ------------------------------------------------------------------------------------------------ vs_target
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class VsTargetResult(Result):
     """Each unit's rate against its target; ``table`` columns are documented in :func:`vs_target`."""
+
+    TITLE = ("Service rates against the target", "服务率与目标值比较")
 
     alpha: float
     correction: str
@@ -304,9 +306,11 @@ _ALTERNATIVES_ZH = {"two-sided": "双侧", "greater": "单侧：是否高于目�
 
 
 # --------------------------------------------------------------------------------------------------- funnel
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class FunnelResult(Result):
     """Units against a common target with exact funnel limits (columns of :func:`analysis.funnel.classify`)."""
+
+    TITLE = ("Funnel limits of service rates", "服务率漏斗控制限")
 
     target_p: float
     levels: tuple[float, ...]
@@ -358,9 +362,11 @@ def funnel(
 
 
 # -------------------------------------------------------------------------------------------------- compare
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class CompareResult(Result):
     """Odds ratios from the logistic GLM (``table``) and the tests (``tests``)."""
+
+    TITLE = ("Service rates compared between groups", "服务率的组间比较")
 
     tests: pd.DataFrame
     dispersion: float
@@ -480,9 +486,11 @@ def _term_label(term: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------- check_reported
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class ReportCheckResult(Result):
     """Consistency of reported 'rate beats target by N points' statements and the minimum n needed."""
+
+    TITLE = ("Reported margins over the target checked", "报告的超目标幅度核对")
 
 
 def _decimals(value: Any) -> int:

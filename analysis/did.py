@@ -86,9 +86,11 @@ def first_birth_share(census_births: pd.DataFrame, *, census: int = 2010,
 _ORDER_NAMES = {"1": ("first", "一孩"), "2": ("second", "二孩"), "3+": ("third- and higher-order", "三孩及以上")}
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class BirthOrderShareResult(Result):
     """Share of sampled births of one birth order, per year, with its interval (see :func:`birth_order_share`)."""
+
+    TITLE = ("Share of one birth order", "某一孩次的占比")
 
     def plot(self, ax: Axes | None = None, *, lang: str = "en", policies: Mapping[Any, str] | None = None) -> Axes:
         """Share (%) by year with its interval; the line is broken where a year is missing. ``policies`` maps
@@ -309,17 +311,12 @@ class EventStudyResult(Result):
     relative to event time ``reference``.
     """
 
+    TITLE = ("Event study (continuous intensity, two-way fixed effects)", "事件研究（连续强度，双向固定效应）")
+
     pooled: pd.DataFrame
     pretrend: pd.DataFrame
     panel: pd.DataFrame = field(repr=False)
     timing: pd.DataFrame = field(repr=False)
-
-    @property
-    def title(self) -> str:
-        return "Event study (continuous intensity, two-way fixed effects)"
-
-    def __repr__(self) -> str:
-        return self.summary()
 
     def summary(self) -> str:
         with pd.option_context("display.width", 120):

@@ -44,13 +44,11 @@ _N_SIM = 4000
 _SEED = 20170101
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class ExcessResult(Result):
     """Cumulative observed minus counterfactual over ``start``..``end`` (table: one row)."""
 
-    @property
-    def title(self) -> str:
-        return "Excess over the counterfactual"
+    TITLE = ("Excess over the counterfactual", "相对反事实的超出量")
 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
@@ -61,18 +59,13 @@ class ITSResult(Result):
     scale, offsets included, no interruption). ``model`` is the fitted statsmodels GLM result.
     """
 
+    TITLE = ("Interrupted time series", "间断时间序列")
+
     counterfactual: pd.DataFrame
     model: Any = field(repr=False)
     design: pd.DataFrame = field(repr=False)
     offset: np.ndarray = field(repr=False)
     terms: dict[str, list[str]] = field(repr=False)
-
-    @property
-    def title(self) -> str:
-        return "Interrupted time series"
-
-    def __repr__(self) -> str:
-        return self.summary()
 
     @property
     def effects(self) -> pd.DataFrame:

@@ -216,9 +216,11 @@ def subunits(region: str, data: pd.DataFrame | None = None, *, census: int = 202
     return rank(sub, by=f"share_{census}")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class BurdenResult(Result):
     """A region's migrant burden 2010 → 2020 beside its parent region and the nation."""
+
+    TITLE = ("Population away from household registration", "人户分离人口")
 
     region_code: str
 
@@ -284,9 +286,11 @@ def _role_order(s: pd.Series) -> pd.Series:
     return s
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class SexRatioRelationResult(Result):
     """Binomial GLM of the age-0 male share on the migrant share; ``data`` holds the units used."""
+
+    TITLE = ("Migrant share and the age-0 sex ratio", "人户分离比重与 0 岁人口性别比")
 
     data: pd.DataFrame
     curve: pd.DataFrame

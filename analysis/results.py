@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # imported where used: `python -m analysis batch` starts its kernel server before pandas loads
     import pandas as pd
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Result:
     """Base result: ``table`` (tidy DataFrame), ``method`` (named in every output), ``params``.
 
-    Keyword-only, so subclasses may add fields without defaults.
+    Keyword-only, so subclasses may add fields without defaults. Subclasses set ``TITLE`` (English, Chinese)
+    and pass ``repr=False`` to ``@dataclass``, so that ``repr()`` and the notebook's text form are the summary,
+    not a dump of every field.
     """
+
+    TITLE: ClassVar[tuple[str, ...]] = ("Result",)
 
     table: pd.DataFrame
     method: str
@@ -27,7 +31,8 @@ class Result:
 
     @property
     def title(self) -> str:
-        return type(self).__name__
+        """The ``TITLE`` in both languages, as the notebooks' headings: "Missing female births / 女婴缺失数"."""
+        return " / ".join(t for t in self.TITLE if t)
 
     def summary(self) -> str:
         """Plain-text summary: title, method, parameters and the table."""
@@ -40,7 +45,7 @@ class Result:
             lines.append(self.table.to_string(index=False))
         return "\n".join(lines)
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         return self.summary()
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:

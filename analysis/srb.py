@@ -202,9 +202,11 @@ def _srb_axes(ax: Axes | None, lang: str, *, proxy: bool = False) -> Axes:
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class SRBEstimate(Result):
     """SRB per unit with its interval and a test against ``params['reference']`` (per 100)."""
+
+    TITLE = ("Sex ratio at birth", "出生性别比")
 
     def implausible(self, below: float = 100.0) -> pd.DataFrame:
         """Rows whose whole interval lies below ``below`` boys per 100 girls: fewer boys than girls beyond sampling
@@ -328,9 +330,11 @@ def estimate(
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class SRBComparison(Result):
     """Ratio of two SRBs (= odds ratio of the male share) with interval and p-value per unit."""
+
+    TITLE = ("Ratio of two sex ratios at birth", "两个出生性别比之比")
 
     def plot(self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en") -> Axes:
         """Ratio with its interval per unit on a log axis, reference line at 1."""
@@ -486,9 +490,11 @@ def change(
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Heterogeneity(Result):
     """Chi-square test that all units share one male proportion (one-row table)."""
+
+    TITLE = ("Heterogeneity test", "异质性检验")
 
 
 def heterogeneity(
@@ -549,10 +555,12 @@ def heterogeneity(
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Trend(Result):
     """Trend in the SRB. ``table``: APC per segment (or the single slope); ``fitted``: year, observed and
     fitted SRB with interval; ``tests``: the permutation tests (joinpoint only)."""
+
+    TITLE = ("Trend in the sex ratio at birth", "出生性别比趋势")
 
     fitted: pd.DataFrame
     tests: pd.DataFrame | None = None
@@ -906,9 +914,11 @@ def _trend_joinpoint(
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class MissingFemaleBirths(Result):
     """Missing female births = B_m / R_ref − B_f per unit, with interval (Chao et al. 2019)."""
+
+    TITLE = ("Missing female births", "女婴缺失数")
 
 
 def missing_female_births(
@@ -968,9 +978,11 @@ def missing_female_births(
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Funnel(Result):
     """Units against exact binomial funnel limits around a target SRB (limits given in SRB units)."""
+
+    TITLE = ("Funnel limits of the sex ratio at birth", "出生性别比漏斗控制限")
 
     data: pd.DataFrame
 
@@ -1085,9 +1097,11 @@ def funnel(
 # ----------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Shrinkage(Result):
     """Empirical-Bayes SRB per unit (beta-binomial posterior) with interval and rank."""
+
+    TITLE = ("Empirical-Bayes shrinkage of the sex ratio", "出生性别比的经验贝叶斯收缩")
 
     def plot(
         self,

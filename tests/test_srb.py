@@ -311,6 +311,35 @@ def test_missing_female_births_units_are_explicit():
     assert list(res.table["label"]) == ["a", "b"]
 
 
+def test_results_show_a_titled_summary_not_a_field_dump():
+    """A result displayed in a notebook shows its title in both languages and its summary; the dataclass
+    dump ("MissingFemaleBirths(table=…") and bare class names were what a Chinese run showed before."""
+    import importlib
+    import pkgutil
+
+    from IPython.lib.pretty import pretty
+
+    import analysis
+
+    for mod in pkgutil.walk_packages(analysis.__path__, "analysis."):
+        if mod.name.split(".")[-1] not in {"__main__", "forkserver"}:
+            importlib.import_module(mod.name)
+    todo, classes = list(Result.__subclasses__()), []
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    assert len(classes) >= 15
+    for cls in classes:
+        assert "__repr__" not in vars(cls), f"{cls.__name__}: @dataclass(..., repr=False) missing"
+        assert "TITLE" in vars(cls) and cls.TITLE[0] != cls.__name__, cls.__name__
+    res = srb.missing_female_births(1120, 1000)
+    assert res.title == "Missing female births / 女婴缺失数"
+    assert pretty(res) == repr(res) == str(res) == res.summary()
+    assert res.summary().startswith("Missing female births / 女婴缺失数\nMethod: Chao et al. (2019)")
+    assert res._repr_html_().startswith("<p><b>Missing female births / 女婴缺失数</b> — Chao")
+
+
 # ---------------------------------------------------------------- funnel and shrink
 
 

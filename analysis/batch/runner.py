@@ -241,10 +241,12 @@ def _run_one(spec: RunSpec) -> dict[str, Any]:
 NOT_APPLICABLE = "not applicable"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class BatchResult(Result):
     """Outcome of a batch: one row per notebook × region (status ok / failed / skipped (up to date) / not
     applicable (the notebook does not apply to the region's level; the reason in ``error``), seconds, error)."""
+
+    TITLE = ("Batch run",)
 
     run_dir: Path
     manifest: Path

@@ -39,10 +39,12 @@ _CENSUS_COLUMNS = ("census", "region_code", "population", "age0_males", "age0_fe
 _INDICATOR_COLUMNS = ("region_code", "indicator_key", "period", "source", "value")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class CensusComparison(Result):
     """Reported and census values per region × indicator × year (``table``; source "census YYYY …" or
     "report: FILE"); ``lower``/``upper`` only for the census age-0 sex ratio."""
+
+    TITLE = ("Reported figures beside the census", "报告数字与普查对照")
 
     def plot(self, ax: Axes | None = None, *, lang: Literal["zh", "en"] = "en") -> Axes:
         """Each region's reported SRBs (diamonds) beside its census age-0 sex ratios with their intervals, one
