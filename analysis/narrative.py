@@ -49,6 +49,15 @@ def emphasis(text: str, lower: float, upper: float, null: float = 0.0) -> str:
     return f"**{text}**" if lower > null or upper < null else text
 
 
+def span(lower: float, upper: float, spec: str = ",.0f") -> tuple[str, str]:
+    """(English, Chinese) text of an interval: "117.6–133.9" when neither end is negative, otherwise "-373 to 261"
+    / "-373 至 261", so that a minus sign is never read as a dash (``spec``: the format of each end)."""
+    lo, hi = format(lower, spec), format(upper, spec)
+    if lower >= 0 and upper >= 0:
+        return f"{lo}–{hi}", f"{lo}–{hi}"
+    return f"{lo} to {hi}", f"{lo} 至 {hi}"
+
+
 def ordinal(n: int) -> str:
     """An English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 112th."""
     n = int(n)

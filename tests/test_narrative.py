@@ -63,3 +63,10 @@ def test_emphasis_only_where_the_interval_excludes_the_null():
     assert emphasis("+0.380‰", -0.051, 0.812) == "+0.380‰"  # the interval spans 0: not stressed
     assert emphasis("1.82 M", 0.61, 2.94) == "**1.82 M**" and emphasis("-3", -5, -1) == "**-3**"
     assert emphasis("1.086", 1.037, 1.137, null=1) == "**1.086**" and emphasis("0.99", 0.95, 1.03, null=1) == "0.99"
+
+
+def test_span_never_lets_a_minus_sign_read_as_a_dash():
+    assert narrative.span(117.6, 133.9, ".1f") == ("117.6–133.9", "117.6–133.9")
+    assert narrative.span(0, 1234.4) == ("0–1,234", "0–1,234")
+    assert narrative.span(-373.2, 261.0) == ("-373 to 261", "-373 至 261")  # was "-373–261"
+    assert narrative.span(-3.6, -0.25, "+.1f") == ("-3.6 to -0.2", "-3.6 至 -0.2")

@@ -13,6 +13,7 @@ import json
 import nbformat
 import pandas as pd
 import pytest
+from statsmodels.stats.proportion import proportion_confint
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
 
@@ -136,3 +137,14 @@ def test_implausible_birth_orders_are_named_not_interpreted(tmp_path):
     assert "shown but not interpreted" in text
     # Xinjiang's between-county variance is estimated at about 0: no unit is named highest after shrinkage
     assert "their ranking carries no information" in text and "after empirical-Bayes shrinkage the highest" not in text
+    # missing female births: a negative interval end is not printed as "-373–261"; the 2020 total holds the
+    # implausible order-4 and 5+ counts, so the estimate without them is given too (hand computation below)
+    mfb = pd.read_csv(out / "missing_female_births.csv", encoding="utf-8-sig").set_index("label")
+    r10 = mfb.loc["2010 / all"]
+    assert f"{r10['missing']:,.0f} (95% CI {r10['lower']:,.0f} to {r10['upper']:,.0f}) in 2010" in text
+    assert r10["lower"] < 0 < r10["upper"] and "An interval that includes 0 shows no shortfall" in text
+    boys, girls = 9782 - 57 - 10, 9238 - 121 - 24  # 2020 all orders minus orders 4 and 5+ (data/README)
+    lo, hi = proportion_confint(boys, boys + girls, alpha=0.05, method="wilson")
+    rest = [(boys + girls) * p * (1 + 1 / 1.06) - (boys + girls) for p in (lo, hi)]
+    assert (f"The 2020 total includes the order 4 and 5+ counts flagged implausible above; without them it is "
+            f"{boys / 1.06 - girls:,.0f} (95% CI {rest[0]:,.0f} to {rest[1]:,.0f}).") in text
