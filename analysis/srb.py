@@ -1111,17 +1111,29 @@ class Shrinkage(Result):
         lang: str = "en",
         top: int | None = 30,
         proxy: bool = False,
+        by: Literal["shrunk", "raw"] = "shrunk",
     ) -> Axes:
-        """Caterpillar plot of posterior SRBs (sorted, ``top`` highest), raw estimates as open circles."""
+        """Caterpillar plot of the ``top`` highest units. ``by="shrunk"``: posterior SRBs with their credible
+        intervals, raw estimates as open circles. ``by="raw"``, for when the between-unit variance is ≈ 0 and the
+        shrunk estimates all sit at the prior mean (no ranking): raw SRBs with their Wilson intervals
+        (``srb_lower``/``srb_upper``), shrunk estimates as open circles."""
+        if by not in ("shrunk", "raw"):
+            raise ModelSpecificationError(f"by must be 'shrunk' or 'raw', got {by!r}")
         ax = ax if ax is not None else plt.gca()
-        t = self.table.dropna(subset=["srb_shrunk"]).sort_values("srb_shrunk", ascending=False)
+        key = "srb_shrunk" if by == "shrunk" else "srb"
+        t = self.table.dropna(subset=["srb_shrunk"]).sort_values(key, ascending=False, kind="stable")
         if top:
             t = t.head(top)
         y = np.arange(len(t))[::-1]
-        plots.ci_errorbar(ax, y, t["srb_shrunk"], t["lower"], t["upper"], orient="h", color="C0", ecolor="0.4",
-                          label=plots.ci_label(self.params["alpha"], lang, kind="credible",
-                                               of="Shrunk (EB)" if lang == "en" else "经验贝叶斯估计"))  # fmt: skip
-        ax.plot(t["srb"], y, "o", mfc="none", mec="C3", ms=4, label="Raw" if lang == "en" else "原始值")
+        shrunk_name, raw_name = ("Shrunk (EB)", "Raw") if lang == "en" else ("经验贝叶斯估计", "原始值")
+        if by == "shrunk":
+            plots.ci_errorbar(ax, y, t["srb_shrunk"], t["lower"], t["upper"], orient="h", color="C0", ecolor="0.4",
+                              label=plots.ci_label(self.params["alpha"], lang, kind="credible", of=shrunk_name))
+            ax.plot(t["srb"], y, "o", mfc="none", mec="C3", ms=4, label=raw_name)
+        else:
+            plots.ci_errorbar(ax, y, t["srb"], t["srb_lower"], t["srb_upper"], orient="h", color="C3", ecolor="0.4",
+                              label=plots.ci_label(self.params["alpha"], lang, of=raw_name))
+            ax.plot(t["srb_shrunk"], y, "o", mfc="none", mec="C0", ms=4, label=shrunk_name)
         prior = self.params["prior_mean_srb"]
         ax.vlines(prior, -0.8, len(t) - 0.5, color="0.3", lw=1, ls="--",
                   label=f"{plots.label('prior_mean', lang)} {prior:.1f}")  # fmt: skip

@@ -137,6 +137,7 @@ def test_implausible_birth_orders_are_named_not_interpreted(tmp_path):
     assert "shown but not interpreted" in text
     # Xinjiang's between-county variance is estimated at about 0: no unit is named highest after shrinkage
     assert "their ranking carries no information" in text and "after empirical-Bayes shrinkage the highest" not in text
+    assert "read the raw ratios with their intervals instead (the right panel)" in text  # drawn with by="raw"
     # missing female births: a negative interval end is not printed as "-373–261"; the 2020 total holds the
     # implausible order-4 and 5+ counts, so the estimate without them is given too (hand computation below)
     mfb = pd.read_csv(out / "missing_female_births.csv", encoding="utf-8-sig").set_index("label")

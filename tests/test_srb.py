@@ -470,6 +470,31 @@ def test_shrink_fitted_prior_recovers_spread_and_pulls_small_units():
     assert res.plot(top=10) is not None
 
 
+def test_shrink_plot_by_raw_ranks_the_raw_ratios_with_their_wilson_intervals():
+    """With between-unit variance ≈ 0 (synthetic, seeded: every unit drawn from one share; a prior of size 10⁶) the
+    shrunk estimates all sit at the prior mean, so a panel sorted by them ranks nothing; ``by="raw"`` sorts by the
+    raw ratio and draws each one's Wilson interval (statsmodels), the shrunk values as open circles."""
+    rng = np.random.default_rng(SEED)
+    n = rng.integers(200, 2000, 40)
+    m = rng.binomial(n, 0.515)
+    df = pd.DataFrame({"u": [f"u{i}" for i in range(40)], "males": m, "females": n - m})
+    res = srb.shrink(df, by="u", prior=(515_000, 485_000))
+    assert res.table["weight_own_data"].max() < 0.01  # the case the option is for
+    fig, ax = plt.subplots()
+    res.plot(ax=ax, label="u", top=10, by="raw")
+    expected = res.table.sort_values("srb", ascending=False).head(10)
+    ticks = sorted(zip(ax.get_yticks(), (t.get_text() for t in ax.get_yticklabels()), strict=True), reverse=True)
+    assert [name for _, name in ticks] == expected["u"].tolist()  # the top row is the highest raw ratio
+    bars = sorted(ax.containers[0].lines[2][0].get_segments(), key=lambda seg: -seg[0][1])
+    for seg, (_, row) in zip(bars, expected.iterrows(), strict=True):
+        lo, hi = proportion_confint(row["males"], row["males"] + row["females"], alpha=0.05, method="wilson")
+        assert seg[0][0] == pytest.approx(100 * lo / (1 - lo)) and seg[1][0] == pytest.approx(100 * hi / (1 - hi))
+    assert "Raw, 95% CI" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ModelSpecificationError, match="by must be"):
+        res.plot(by="rank")
+    plt.close(fig)
+
+
 def test_bench_data_shape():
     d = srb.bench_data(n_units=10)
     assert len(d) == 20 and set(d["census"]) == {2010, 2020}
