@@ -1027,7 +1027,10 @@ def policy_lines(
 ) -> Axes:
     """Vertical lines at policy dates, each labelled along the line on its ``side``, at the top or bottom of
     the axes: ``where="auto"`` takes the end where the label covers fewer of the points and lines already
-    drawn (the top on a tie), so call it after plotting the data.
+    drawn (the top on a tie), so call it after plotting the data. Labels start with a capital (figure text is
+    in sentence case: "universal two-child 2016" is drawn "Universal two-child 2016") and sit under the data
+    with no box, so that a confidence band stays visible through them; a label longer than 60% of the axes'
+    height is wrapped, after a comma where it can.
 
     ``dates`` may be dates (``"2016-01-01"``, datetime, Timestamp) or numbers. On a date axis dates
     are drawn as dates; on a numeric (year) axis they become decimal years (2016-01-01 → 2016.0).
@@ -1051,11 +1054,12 @@ def policy_lines(
         ax.axvline(x, color=color, linestyle=linestyle, linewidth=0.8, zorder=1, **kwargs)
         if not text:
             continue
+        text = text[:1].upper() + text[1:]
         candidates = []
         for end in ("top", "bottom") if where == "auto" else (where,):
             top = end == "top"
             candidates.append(ax.annotate(
-                text,
+                _wrapped(ax, text),
                 xy=(x, 1.0 if top else 0.0),
                 xycoords=ax.get_xaxis_transform(),
                 xytext=(2 if side == "right" else -2, -2 if top else 2),
@@ -1065,13 +1069,35 @@ def policy_lines(
                 va="top" if top else "bottom",
                 fontsize=mpl.rcParams["xtick.labelsize"],
                 color=color,
-                bbox=_LABEL_BOX,
-                zorder=1.5,  # above its line, below the data: a label never hides a point
+                zorder=1.5,  # above its line and a band, below the data: a label never hides a point
             ))
         if len(candidates) == 2:
             top, bottom = (_count_inside(drawn, c) for c in candidates)
             candidates[0 if bottom < top else 1].remove()
     return ax
+
+
+def _wrapped(ax: Axes, text: str, share: float = 0.6) -> str:
+    """``text`` wrapped into lines no longer than ``share`` of the axes' height, drawn at the tick-label size: after
+    a comma where it can, else at spaces (Chinese without either stays on one line)."""
+    renderer = ax.figure.canvas.get_renderer()
+    probe = ax.text(0, 0, text, fontsize=mpl.rcParams["xtick.labelsize"])
+    length = probe.get_window_extent(renderer).width  # pixels, as the label will be drawn (rotated: its height)
+    probe.remove()
+    height = ax.get_window_extent(renderer).height
+    if length <= share * height:
+        return text
+    import re
+    import textwrap
+
+    width = max(8, int(len(text) * share * height / length))  # characters per line
+    lines: list[str] = []
+    for piece in re.split(r"(?<=[,，])\s*", text):  # clauses first: "…，2015 年起" keeps "2015 年起" whole
+        if lines and len(lines[-1]) + 1 + len(piece) <= width:
+            lines[-1] += ("" if lines[-1].endswith("，") else " ") + piece
+        else:
+            lines.extend(textwrap.wrap(piece, width, break_long_words=False, break_on_hyphens=False) or [piece])
+    return "\n".join(lines)
 
 
 def _drawn_points(ax: Axes) -> np.ndarray | None:

@@ -247,17 +247,17 @@ def test_summary_repr_and_plot(rng):
     ax = r.plot()
     assert ax.get_ylabel() == "births"
     assert len(ax.lines) >= 3
-    assert [t.get_text() for t in ax.texts] == ["u, from 2016"]  # the line is at the first affected year
+    assert [t.get_text() for t in ax.texts] == ["U, from 2016"]  # at the first affected year; sentence case
     fig, ax = plt.subplots()
     r.plot(ax=ax, labels={"u": "全面两孩 2016"})
     assert [t.get_text() for t in ax.texts] == ["全面两孩 2016"]  # names its year already
     lagged = its(df, outcome="births", date="year", interruptions={"u": 2014}, lag=1)
     fig, ax = plt.subplots()
     lagged.plot(ax=ax, labels={"u": "selective 2014"})
-    assert [t.get_text() for t in ax.texts] == ["selective 2014, from 2015"]
+    assert [t.get_text().replace("\n", " ") for t in ax.texts] == ["Selective 2014, from 2015"]  # wrapped if long
     fig, ax = plt.subplots()
     lagged.plot(ax=ax, lang="zh", labels={"u": "单独两孩 2014"})
-    assert [t.get_text() for t in ax.texts] == ["单独两孩 2014，2015 年起"]
+    assert [t.get_text().replace("\n", "") for t in ax.texts] == ["单独两孩 2014，2015 年起"]
     fig, ax = plt.subplots()
     its(df, outcome="births", date="year", interruptions={"u": 2016}, alpha=0.1).plot(ax=ax, lang="zh")
     assert ax.get_legend_handles_labels()[1][0] == "反事实90%置信区间"  # the band's level, in either language
@@ -284,7 +284,7 @@ def test_plot_fits_draws_each_fit_with_its_band(rng):
     assert len(bands) == 2
     top = bands[1].get_paths()[0].vertices[:, 1].max()
     assert top == pytest.approx(b.counterfactual["cf_upper"].max())
-    assert [t.get_text() for t in ax.texts] == ["universal 2016"]
+    assert [t.get_text() for t in ax.texts] == ["Universal 2016"]
     assert [line.get_marker() for line in ax.lines if line.get_label() in ("original", "revised")] == ["o", "s"]
     with pytest.raises(ModelSpecificationError, match="at least one"):
         plot_fits({})

@@ -669,3 +669,24 @@ def test_legend_on_top_keeps_the_data_clear():
     assert ax.get_ylim() == (0, 4)
     fig, ax = plt.subplots()
     assert plots.legend_on_top(ax) is None  # nothing to name
+
+
+def test_policy_labels_in_sentence_case_unboxed_and_wrapped_when_long():
+    """A label starts with a capital, has no box (a band stays visible through it) and is wrapped when it runs
+    longer than 60% of the axes' height (it ran into the x axis in the Hong Kong/Macao panels)."""
+    plots.set_theme("en")
+    fig, ax = plt.subplots(figsize=(3.4, 3.5))
+    ax.plot([2014, 2020], [1, 2])
+    long = "mainland universal two-child + 9 months, from 2016-10"
+    plots.policy_lines(ax, [2015, 2016.75], ["selective two-child 2014", long], side="left", where="top")
+    short, wrapped = (t.get_text() for t in ax.texts)
+    assert short == "Selective two-child 2014" and ax.texts[0].get_bbox_patch() is None
+    assert wrapped.replace("\n", " ") == "M" + long[1:] and wrapped.count("\n") >= 1
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert ax.texts[1].get_window_extent(renderer).height <= 0.6 * ax.get_window_extent(renderer).height
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))  # room enough: one line
+    plots.policy_lines(ax, [2016], ["universal two-child 2016"])
+    assert ax.texts[0].get_text() == "Universal two-child 2016"
+    plt.close(fig)
