@@ -225,6 +225,7 @@ def vs_target(
     correction: Correction = "holm",
     interval: IntervalMethod = "wilson",
     adjust_within: str | Sequence[str] | None = None,
+    design_effect: float = 1.0,
 ) -> VsTargetResult:
     """Test each unit's coverage rate against its target.
 
@@ -237,8 +238,17 @@ def vs_target(
     rows, or within each group of ``adjust_within`` columns, e.g. per service), verdict: 'above' / 'below' when
     p_adjusted < alpha, otherwise 'not distinguishable' (with the default one-sided ``'greater'`` a unit can only
     be 'above' or 'not distinguishable'; use ``'less'`` or ``'two-sided'`` to find units that fall short).
+
+    ``design_effect``: for rates from a cluster or otherwise complex survey (such as the published migrant-survey
+    rates), whose sampling variance is ``design_effect`` times that of a simple random sample of the same n.
+    Intervals and tests then use Kish's effective sample size n / design_effect, rounded, with the served count
+    scaled to it (rate × effective n, rounded), as Korn & Graubard (1998) do for Clopper–Pearson intervals;
+    column ``eligible_effective``. The default 1 treats every n as a simple random sample (or a complete count).
     """
     alpha = check_alpha(alpha)
+    if not (isinstance(design_effect, int | float) and np.isfinite(design_effect) and design_effect > 0):
+        raise ModelSpecificationError(f"design_effect must be a positive number (1 = simple random sample), "
+                                      f"got {design_effect!r}")
     path = data.attrs.get("path")
     x, n = _counts(data, served, eligible, path)
     tgt = _target_values(data, target, path)
@@ -265,8 +275,10 @@ def vs_target(
     n = work["eligible"].to_numpy(dtype=float)
     tgt = work["target"].to_numpy(dtype=float)
     rate = x / n
-    lower, upper = proportion_interval(x, n, alpha=alpha, method=interval)
-    p = binom_test(x, n, tgt, alternative=alternative)
+    n_eff = n if design_effect == 1 else np.maximum(np.round(n / design_effect), 1)
+    x_eff = x if design_effect == 1 else np.round(rate * n_eff)
+    lower, upper = proportion_interval(x_eff, n_eff, alpha=alpha, method=interval)
+    p = binom_test(x_eff, n_eff, tgt, alternative=alternative)
     if adjust_within is None:
         p_adj = adjust_pvalues(p, method=correction)
     else:
@@ -280,7 +292,8 @@ def vs_target(
     sig = p_adj < alpha
     verdict = np.where(sig & (rate > tgt), "above", np.where(sig & (rate < tgt), "below", "not distinguishable"))
     table = work.drop(columns=["served", "eligible", "target"]).assign(
-        served=x.astype(np.int64), eligible=n.astype(np.int64), rate=rate, lower=lower, upper=upper, target=tgt,
+        served=x.astype(np.int64), eligible=n.astype(np.int64), eligible_effective=n_eff.astype(np.int64), rate=rate,
+        lower=lower, upper=upper, target=tgt,
         gap_pp=100 * (rate - tgt), gap_lower_pp=100 * (lower - tgt), gap_upper_pp=100 * (upper - tgt),
         p_value=p, p_adjusted=p_adj, verdict=verdict,
     )
@@ -290,10 +303,11 @@ def vs_target(
         f"{_CORRECTION_NAMES.get(correction, correction)} adjustment across {narrative.count(len(table), 'unit')}"
         + (f" within each {'/'.join([adjust_within] if isinstance(adjust_within, str) else adjust_within)}"
            if adjust_within is not None else "")
+        + (f"; on Kish's effective sample size n / {design_effect:g} (design effect; Korn & Graubard 1998)"
+           if design_effect != 1 else "; each n taken as a simple random sample (design effect 1)")
     )
     params = {"alpha": alpha, "alternative": alternative, "correction": correction, "interval": interval,
-              "by": keys or None,
-              "adjust_within": adjust_within}
+              "by": keys or None, "adjust_within": adjust_within, "design_effect": design_effect}
     return VsTargetResult(table=table, method=method, params=params, alpha=alpha, correction=correction)
 
 
@@ -964,4 +978,8 @@ def describe_vs_target(result: VsTargetResult, *, name: str | None = None, lang:
         lead, sep, tail = " Falling short: ", "; ", ("; …" if more else "") + "."
         items = [f"{r['_name']} ({100 * r['rate']:.1f}%, {level} CI {ci(r)}; target {100 * r['target']:.1f}%)"
                  for _, r in below.iterrows()]
-    return head + (lead + sep.join(items) + tail if items else "")
+    deff = p.get("design_effect", 1)
+    if deff != 1:
+        tail += (f"区间与检验使用 Kish 有效样本量 n / {deff:g}（设计效应）。" if lang == "zh" else
+                 f" Intervals and tests use Kish's effective sample size n / {deff:g} (design effect).")
+    return head + (lead + sep.join(items) + tail if items else tail.lstrip("；。."))

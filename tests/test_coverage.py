@@ -81,6 +81,29 @@ def test_vs_target_against_scipy(records):
         stats.binomtest(int(records.loc[0, "served"]), int(records.loc[0, "eligible"]), 0.85).pvalue)
 
 
+def test_vs_target_design_effect_uses_kish_effective_sample_size():
+    """Design effect 2 on 300 of 1,000 served: intervals and tests of 150 of 500 (Kish: n / deff) — statsmodels'
+    Wilson interval and scipy's exact test on those counts; the reported counts and rate stay as published."""
+    df = pd.DataFrame({"unit": ["a", "b"], "served": [300, 7], "eligible": [1000, 9], "target": [0.25, 0.5]})
+    plain = coverage.vs_target(df, alternative="two-sided")
+    res = coverage.vs_target(df, alternative="two-sided", design_effect=2)
+    row = res.table.iloc[0]
+    assert (row["served"], row["eligible"], row["eligible_effective"], row["rate"]) == (300, 1000, 500, 0.3)
+    lo, hi = proportion_confint(150, 500, alpha=0.05, method="wilson")
+    assert (row["lower"], row["upper"]) == pytest.approx((lo, hi))
+    assert row["p_value"] == pytest.approx(stats.binomtest(150, 500, 0.25).pvalue)
+    assert row["p_value"] > plain.table.loc[0, "p_value"] and row["upper"] - row["lower"] > (
+        plain.table.loc[0, "upper"] - plain.table.loc[0, "lower"])
+    # 7 of 9 with deff 2: effective n = round(4.5) = 4, served = round(7/9 · 4) = 3
+    assert res.table.loc[1, "eligible_effective"] == 4
+    assert res.table.loc[1, "p_value"] == pytest.approx(stats.binomtest(3, 4, 0.5).pvalue)
+    assert "effective sample size n / 2" in res.method and "design effect 1" in plain.method
+    assert (plain.table["eligible_effective"] == plain.table["eligible"]).all()
+    for bad in (0, -1, float("nan"), "2"):
+        with pytest.raises(ModelSpecificationError, match="design_effect"):
+            coverage.vs_target(df, design_effect=bad)
+
+
 def test_vs_target_by_sums_rows(records):
     res = coverage.vs_target(records, by="unit")
     assert len(res.table) == 12

@@ -79,11 +79,27 @@ def test_published_aggregates(tmp_path, region, journal_width):
     assert min_n["min_eligible"].equals(same_test["min_eligible"])
     assert "By the exact binomial test (two-sided, α = 0.05)" in md and "one-sided binomial" not in md
     assert "a Holm adjustment across rates" in md
+    # survey rates tested as simple random samples (design_effect 1): said, with how to widen them
+    assert "treat each n as a simple random sample, so the intervals are too narrow" in md
+    assert (vt["eligible_effective"] == vt["eligible"]).all()
     # each source once; the census licence is named as a licence
     sources = [line for line in md.splitlines() if line.startswith("- ")]
     dois = [line[line.index("doi:"):] for line in sources if "doi:" in line]
     assert len(dois) == len(set(dois)) and len(sources) == len(set(sources))
     assert not any("see above" in line for line in sources) and "(Lei Dong et al., MIT licence)" in md
+
+
+def test_design_effect_widens_the_survey_rates(tmp_path):
+    """design_effect = 2: every published rate is tested on n / 2 (rounded), as coverage.vs_target does it (its
+    own test checks that against statsmodels and scipy), and the text says so instead of the caution."""
+    out_dir, md = _run(tmp_path, region="440300", lang="en", design_effect=2, figure_formats=["png"])
+    vt = pd.read_csv(out_dir / "coverage_vs_target.csv")
+    assert len(vt) and (vt["eligible_effective"] == (vt["eligible"] / 2).round()).all()
+    params = json.loads((out_dir / "parameters.json").read_text(encoding="utf-8"))
+    assert params["params"]["design_effect"] == 2
+    assert "Intervals and tests use the effective sample size n / 2 (`design_effect`)." in md
+    assert "Intervals and tests use Kish's effective sample size n / 2 (design effect)." in md
+    assert "too narrow" not in md
 
 
 def test_published_aggregates_in_chinese(tmp_path):

@@ -327,7 +327,7 @@ def test_results_show_a_titled_summary_not_a_field_dump():
     todo, classes = list(Result.__subclasses__()), []
     while todo:
         cls = todo.pop()
-        classes.append(cls)
+        classes.extend([cls] if cls.__module__.startswith("analysis.") else [])  # not the tests' own demo results
         todo.extend(cls.__subclasses__())
     assert len(classes) >= 15
     for cls in classes:
