@@ -77,6 +77,8 @@ def test_margins_targets_and_check():
     assert table.loc["out_of_policy_multichild_rate_pct", "target_value"] == 0.3  # 控制在0.3内
     assert table.loc["out_of_policy_multichild_rate_pct", "margin_check"] == "ok"  # 0.21 <= 0.3
     checked = check_margins(table.reset_index()).set_index("indicator_key")
+    # a ceiling has no margin to add up: its check is reported as such, not counted as "ok"
+    assert checked.loc["out_of_policy_multichild_rate_pct", "status"] == "within ceiling"
     assert checked.loc["birth_control_prevalence_rate_pct", "implied_margin"] == pytest.approx(3.2)
     assert checked.loc["birth_control_prevalence_rate_pct", "status"] == "mismatch"
     assert checked.loc["contraceptive_prevalence_rate_pct", "tolerance"] == pytest.approx(0.1)  # 0.05 + 0.05
@@ -85,26 +87,32 @@ def test_margins_targets_and_check():
 
 def test_describe_margins_counts_each_status():
     """'5 state a target or margin; 1 do not add up' read as if 4 checked out: the sentence now counts the
-    statements that add up, do not, and cannot be checked (incomplete), in both languages."""
+    statements that add up, do not, stay within a stated ceiling (控制在0.3内: nothing to add up) and cannot be
+    checked (incomplete), in both languages."""
     table = extract_report(FIXTURES / "mianyang_2019.md")
     margins = check_margins(table)
     status = margins["status"].value_counts()
-    assert (status["ok"], status["mismatch"], status["incomplete"]) == (2, 1, 1)
+    assert (status["ok"], status["mismatch"], status["within ceiling"], status["incomplete"]) == (1, 1, 1, 1)
     assert describe_margins(margins) == (
-        "4 statements state a target or margin: 2 add up within rounding, **1** does not (|value − target| ≠ "
-        "margin) and 1 cannot be checked (no target stated).")
+        "4 statements state a target or margin: 1 adds up within rounding, **1** does not (|value − target| ≠ "
+        "margin), 1 stays within its stated ceiling and 1 cannot be checked (no target stated).")
     assert describe_margins(margins, lang="zh") == (
-        "4 条陈述给出了目标或超额百分点：2 条在四舍五入范围内相符，**1** 条不相符（|数值 − 目标| ≠ 百分点），"
-        "1 条无法核对（未给出目标）。")
+        "4 条陈述给出了目标或超额百分点：1 条在四舍五入范围内相符，**1** 条不相符（|数值 − 目标| ≠ 百分点），"
+        "1 条未超过所述上限，1 条无法核对（未给出目标）。")
+    over = margins.assign(status=margins["status"].replace({"within ceiling": "above ceiling"}))
+    assert "**1** exceeds its stated ceiling and 1 cannot" in describe_margins(over)
+    assert describe_margins(margins[margins["status"].isin(["ok", "mismatch"])]) == (
+        "2 statements state a target or margin: 1 adds up within rounding and **1** does not (|value − target| ≠ "
+        "margin).")
     two = pd.concat([margins, margins[margins["status"] == "mismatch"]], ignore_index=True)
     assert "**2** do not" in describe_margins(two)
-    no_margin = margins.copy()  # the two that add up, as if their margins had not been printed
+    no_margin = margins.copy()  # the one that adds up, as if its margin had not been printed
     was_ok = no_margin["status"] == "ok"
     no_margin.loc[was_ok, "status"], no_margin.loc[was_ok, "margin_pp"] = "incomplete", float("nan")
     assert describe_margins(no_margin).endswith(
-        "0 add up within rounding, **1** does not (|value − target| ≠ margin) and 3 cannot be checked "
-        "(1 with no target stated, 2 with no margin stated).")
-    assert describe_margins(no_margin, lang="zh").endswith("3 条无法核对（1 条未给出目标，2 条未给出超额百分点）。")
+        "0 add up within rounding, **1** does not (|value − target| ≠ margin), 1 stays within its stated ceiling "
+        "and 2 cannot be checked (1 with no target stated, 1 with no margin stated).")
+    assert describe_margins(no_margin, lang="zh").endswith("2 条无法核对（1 条未给出目标，1 条未给出超额百分点）。")
     assert describe_margins(margins.iloc[:0]) == "No statement states a target or margin."
     assert describe_margins(margins.iloc[:0], lang="zh") == "没有陈述给出目标或超额百分点。"
 

@@ -25,13 +25,13 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     indicators = pd.read_csv(out_dir / "indicators.csv", encoding="utf-8-sig", dtype={"region_code": str})
     assert set(indicators["region_code"]) == {"510700", "510703", "510704"}  # 绵阳市 and its districts only
     margins = pd.read_csv(out_dir / "margin_checks.csv", encoding="utf-8-sig")
-    assert sorted(margins["status"]) == ["incomplete", "mismatch", "ok", "ok"]
+    assert sorted(margins["status"]) == ["incomplete", "mismatch", "ok", "within ceiling"]
     nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
     md = "\n".join(o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
     # the sentence counts each status: it must not read as if all but the mismatches added up
-    assert ("4 statements state a target or margin: 2 add up within rounding, **1** does not (|value − target| ≠ "
-            "margin) and 1 cannot be checked (no target stated).") in md
+    assert ("4 statements state a target or margin: 1 adds up within rounding, **1** does not (|value − target| ≠ "
+            "margin), 1 stays within its stated ceiling and 1 cannot be checked (no target stated).") in md
     # fictitious numbers never pass for real ones: the text and the figure say they are synthetic
     assert "synthetic test reports: every reported number below is fictitious" in md
     assert "The reported values come from the synthetic test reports and are fictitious." in md

@@ -476,9 +476,10 @@ def check_margins(table: pd.DataFrame) -> pd.DataFrame:
     Returns the rows with a stated target or margin and the columns ``indicator_key, value, target_value,
     margin_pp, implied_margin, tolerance, status`` (``ok``, ``mismatch``, or ``incomplete`` when only one of
     target and margin is printed). The tolerance is half a unit of the last printed digit of the value and
-    of the margin (a target is exact). A ceiling without margin (``控制在0.3以内``) keeps the extraction's
-    check ``value <= target``. ``优于`` is read without a sign: where lower is better (多孩率) the value is
-    below the target.
+    of the margin (a target is exact). A ceiling without margin (``控制在0.3以内``) is checked as
+    ``value <= target`` (the extraction's check): status ``within ceiling`` or ``above ceiling``, not "ok",
+    since there is no margin to add up. ``优于`` is read without a sign: where lower is better (多孩率) the
+    value is below the target.
     """
     need = {"indicator_key", "value", "target_value", "margin_pp"}
     if not need <= set(table.columns):
@@ -495,7 +496,8 @@ def check_margins(table: pd.DataFrame) -> pd.DataFrame:
         tols.append(tol)
         state = _margin_status(float(v), t, mg, tol)
         if state == "incomplete" and math.isnan(mg) and before in ("ok", "mismatch"):
-            state = before  # a ceiling (控制在 T 以内) checked at extraction: value <= T
+            # a ceiling (控制在 T 以内) checked at extraction: value <= T
+            state = "within ceiling" if before == "ok" else "above ceiling"
         status.append(state)
     rows["implied_margin"] = np.round(np.array(implied, dtype=float), 6)
     rows["tolerance"] = tols
@@ -507,8 +509,9 @@ def check_margins(table: pd.DataFrame) -> pd.DataFrame:
 
 def describe_margins(margins: pd.DataFrame, *, lang: str = "en") -> str:
     """Markdown sentence on a :func:`check_margins` table: how many statements state a target or margin, how
-    many add up within rounding (``ok``), how many do not (``mismatch``) and how many cannot be checked
-    (``incomplete``: no target, or no margin, stated), in English or (``lang="zh"``) Chinese."""
+    many add up within rounding (``ok``), how many do not (``mismatch``), how many stay within or go above a
+    stated ceiling, and how many cannot be checked (``incomplete``: no target, or no margin, stated), in English
+    or (``lang="zh"``) Chinese."""
     from analysis import narrative
 
     tr, _ = narrative.in_language(lang)
@@ -516,27 +519,34 @@ def describe_margins(margins: pd.DataFrame, *, lang: str = "en") -> str:
         return tr("No statement states a target or margin.", "没有陈述给出目标或超额百分点。")
     status = margins["status"].fillna("")
     ok, bad = int((status == "ok").sum()), int((status == "mismatch").sum())
+    under, over = int((status == "within ceiling").sum()), int((status == "above ceiling").sum())
     open_ = status == "incomplete"
     no_target = int((open_ & margins["target_value"].isna()).sum())
     no_margin = int(open_.sum()) - no_target
     n = len(margins)
-    head_en = (f"{n} {'statement states' if n == 1 else 'statements state'} a target or margin: "
-               f"{ok} {'adds' if ok == 1 else 'add'} up within rounding, **{bad}** {'does' if bad == 1 else 'do'} not "
-               "(|value − target| ≠ margin)")
-    head_zh = (f"{n} 条陈述给出了目标或超额百分点：{ok} 条在四舍五入范围内相符，**{bad}** 条不相符"
-               "（|数值 − 目标| ≠ 百分点）")
+    en = [f"{ok} {'adds' if ok == 1 else 'add'} up within rounding",
+          f"**{bad}** {'does' if bad == 1 else 'do'} not (|value − target| ≠ margin)"]
+    zh = [f"{ok} 条在四舍五入范围内相符", f"**{bad}** 条不相符（|数值 − 目标| ≠ 百分点）"]
+    if under:
+        en.append(f"{under} {'stays within its' if under == 1 else 'stay within their'} stated "
+                  f"{'ceiling' if under == 1 else 'ceilings'}")
+        zh.append(f"{under} 条未超过所述上限")
+    if over:
+        en.append(f"**{over}** {'exceeds its' if over == 1 else 'exceed their'} stated "
+                  f"{'ceiling' if over == 1 else 'ceilings'}")
+        zh.append(f"**{over}** 条超过所述上限")
     why_en = [f"{k} with no {what} stated" for k, what in ((no_target, "target"), (no_margin, "margin")) if k]
     why_zh = [f"{k} 条未给出{what}" for k, what in ((no_target, "目标"), (no_margin, "超额百分点")) if k]
-    if not why_en:
-        return tr(head_en + ".", head_zh + "。")
     if len(why_en) == 1:  # one reason: "2 cannot be checked (no target stated)"
-        k = no_target or no_margin
         what_en, what_zh = ("target", "目标") if no_target else ("margin", "超额百分点")
-        return tr(f"{head_en} and {k} cannot be checked (no {what_en} stated).",
-                  f"{head_zh}，{k} 条无法核对（未给出{what_zh}）。")
-    k = no_target + no_margin
-    return tr(f"{head_en} and {k} cannot be checked ({', '.join(why_en)}).",
-              f"{head_zh}，{k} 条无法核对（{'，'.join(why_zh)}）。")
+        en.append(f"{no_target or no_margin} cannot be checked (no {what_en} stated)")
+        zh.append(f"{no_target or no_margin} 条无法核对（未给出{what_zh}）")
+    elif why_en:
+        en.append(f"{no_target + no_margin} cannot be checked ({', '.join(why_en)})")
+        zh.append(f"{no_target + no_margin} 条无法核对（{'，'.join(why_zh)}）")
+    head_en = f"{n} {'statement states' if n == 1 else 'statements state'} a target or margin: "
+    return tr(head_en + ", ".join(en[:-1]) + " and " + en[-1] + ".",
+              f"{n} 条陈述给出了目标或超额百分点：" + "，".join(zh) + "。")
 
 
 # --------------------------------------------------------------------------------------------- public
