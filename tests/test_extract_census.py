@@ -61,6 +61,8 @@ def test_rows_by_hand_with_wilson_interval():
     assert sorted(zip(rates["region_code"], rates["value"], strict=True)) == [("510703", 9.5), ("510704", 8.0)]
     pop = t[(t["indicator"] == "total_population") & t["source"].str.startswith("census")]
     assert pop["lower"].isna().all() and len(pop) == 4
+    # residents, not the registered (户籍) population a report's 总人口 often is: the source and the method say so
+    assert pop["source"].str.endswith("(resident population)").all() and "户籍" in res.method
     assert res.params["reported_statements"] == 3 and "Wilson score 90%" in res.method
 
 

@@ -113,7 +113,7 @@ def compare_with_census(
                   "upper": r.upper} for r in est.itertuples()]  # fmt: skip
     for r in census.itertuples():
         rows.append({"region_code": r.region_code, "indicator": "total_population", "year": int(r.census),
-                     "source": f"census {int(r.census)}", "value": float(r.population)})  # fmt: skip
+                     "source": f"census {int(r.census)} (resident population)", "value": float(r.population)})  # fmt: skip
         if pd.notna(r.birth_rate):
             rows.append({"region_code": r.region_code, "indicator": "birth_rate_permille", "year": int(r.census),
                          "source": f"census {int(r.census)}", "value": float(r.birth_rate)})  # fmt: skip
@@ -130,7 +130,9 @@ def compare_with_census(
     return CensusComparison(
         table=table,
         method=f"reported values beside the census; age-0 sex ratio with a Wilson score {100 * (1 - alpha):g}% "
-        "interval on the census counts (a proxy for the SRB)",
+        "interval on the census counts (a proxy for the SRB); the census population is the resident population "
+        "(常住人口), a report's 总人口 is often the registered (户籍) population, which differs where many people live "
+        "away from their hukou",
         params={"alpha": alpha, "reported_statements": len(reported), "regions": len(wanted),
                 "census_rows": len(census)},  # fmt: skip
     )
