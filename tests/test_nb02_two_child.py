@@ -82,6 +82,14 @@ def test_nation_end_to_end(tmp_path, journal_width):
     r = robust.loc["placebo 2008"]
     assert f"placebo 2008: {r['estimate']:+.3f} (95% CI {r['lower']:+.3f} to {r['upper']:+.3f}, p = " in md
     assert "(s)" not in md
+    # the pooled DiD is positive, yet no post-policy event-study coefficient is above the reference year: the text
+    # says the sign comes from the pre-policy coefficients (hand computation from event_study.csv)
+    es = pd.read_csv(out / "event_study.csv", encoding="utf-8-sig")
+    post, pre = es[es["event_time"] >= 0], es[es["event_time"] < -1]
+    assert pooled.loc[0, "estimate"] > 0 and (post["estimate"] <= 0).all()
+    assert (f"No post-policy coefficient lies above the year before the policy (largest {post['estimate'].max():+.3f}; "
+            f"event-study figure): the positive pooled value comes from the pre-policy coefficients (mean "
+            f"{pre['estimate'].mean():+.3f}), not from a rise after the policy.") in md
 
 
 def test_province_end_to_end(tmp_path):
