@@ -54,7 +54,7 @@ class Result:
 
     def _repr_html_(self) -> str:
         head = f"<p><b>{self.title}</b> — {self.method}</p>"
-        return head + self.table.to_html(index=False, max_rows=60, float_format=lambda x: f"{x:.4g}")
+        return head + self.table.to_html(index=False, max_rows=60, float_format=_number)
 
     def to_csv(self, path: str | Path) -> Path:
         """Write ``table`` as UTF-8 CSV (with BOM so Excel shows Chinese) and return the path."""
@@ -62,3 +62,11 @@ class Result:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.table.to_csv(path, index=False, encoding="utf-8-sig")
         return path
+
+
+def _number(x: float) -> str:
+    """A table cell: counts and large values whole with thousands separators ("393,737", not "3.937e+05"),
+    others to 4 significant digits ("0.2092", "5.412e-202")."""
+    if abs(x) >= 1e4 or (abs(x) >= 1000 and float(x).is_integer()):
+        return f"{x:,.0f}"
+    return f"{x:.4g}"

@@ -338,6 +338,10 @@ def test_results_show_a_titled_summary_not_a_field_dump():
     assert pretty(res) == repr(res) == str(res) == res.summary()
     assert res.summary().startswith("Missing female births / 女婴缺失数\nMethod: Chao et al. (2019)")
     assert res._repr_html_().startswith("<p><b>Missing female births / 女婴缺失数</b> — Chao")
+    # counts are shown whole, with separators, not as "3.937e+05"
+    big = srb.missing_female_births(393_737, 346_000)._repr_html_()
+    assert "<td>393,737</td>" in big and "<td>346,000</td>" in big and "e+0" not in big
+    assert f"<td>{393_737 / 1.06 - 346_000:,.0f}</td>" in big and "<td>1.06</td>" in big
 
 
 # ---------------------------------------------------------------- funnel and shrink
