@@ -67,7 +67,7 @@ CAVEAT_DEFINITIONS = (
     "data/README.md; read the 2010 → 2020 change as indicative."
 )
 #: The axis label of a migrant share.
-_SHARE_LABEL = {"zh": "人户分离人口占常住人口（%）", "en": "living away from hukou township, % of residents"}
+_SHARE_LABEL = {"zh": "人户分离人口占常住人口（%）", "en": "Living away from hukou township, % of residents"}
 #: The caveats in Chinese (``CAVEATS_ZH[CAVEAT_ECOLOGICAL]``), for text in the notebook's language.
 CAVEATS_ZH = {
     CAVEAT_ECOLOGICAL: "这是地区之间的生态学关联，并非个体层面的效应；0 岁人口性别比只是出生性别比的代理指标（还受婴儿死亡率差异、"
@@ -231,8 +231,8 @@ class BurdenResult(Result):
         t = self.table
         names = {"zh": {"same_county": "本县", "other_county": "本省其他县", "other_province": "外省",
                         "ylabel": _SHARE_LABEL["zh"]},
-                 "en": {"same_county": "same county", "other_county": "other county, same province",
-                        "other_province": "other province", "ylabel": _SHARE_LABEL["en"]}}[lang]
+                 "en": {"same_county": "Same county", "other_county": "Other county, same province",
+                        "other_province": "Other province", "ylabel": _SHARE_LABEL["en"]}}[lang]
         names_shown = regions.display_names(t["region_code"], lang, fallback=t["name_zh"])
         xlabels = [f"{name}\n{census}" for name, census in zip(names_shown, t["census"], strict=True)]
         x = np.arange(len(t))
@@ -413,7 +413,7 @@ def describe_profile(result: BurdenResult, *, lang: str = "en") -> str:
     def count(v) -> str:
         if zh:
             return f"{v / 1e4:,.1f} 万" if v >= 1e5 else f"{int(v):,} "
-        return f"{v / 1e6:.2f} million" if v >= 1e6 else f"{int(v):,}"
+        return f"{v / 1e6:,.2f} million" if v >= 1e6 else f"{int(v):,}"
 
     now, then = get("region", 2020), get("region", 2010)
     if now is None:

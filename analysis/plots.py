@@ -524,7 +524,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "srb": ("出生性别比（女=100）", "Sex ratio at birth (males per 100 females)"),
     "males_per_100_females": ("男性/100女性", "Males per 100 females"),
     "age0_sex_ratio": (
-        "0岁人口性别比（女=100；出生性别比的近似指标）",
+        "0岁人口性别比（女=100；出生性别比的代理指标）",
         "Sex ratio at age 0 (males per 100 females; proxy for SRB)",
     ),
     "year": ("年份", "Year"),

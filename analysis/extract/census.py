@@ -63,10 +63,10 @@ class CensusComparison(Result):
             ypos = np.array([units.index(code) for code in c["region_code"]]) + 0.15 * (k - (len(years) - 1) / 2)
             plots.ci_errorbar(ax, ypos, c["value"], c["lower"], c["upper"], orient="h", color=f"C{k}",
                               label=f"{year}年普查0岁人口性别比（代理指标；{ci}）" if zh
-                              else f"census {year} age-0 sex ratio (proxy), {ci}")  # fmt: skip
+                              else f"Census {year} age-0 sex ratio (proxy), {ci}")  # fmt: skip
         rep = t[t["source"].str.startswith("report")]
         ax.scatter(rep["value"], [units.index(code) for code in rep["region_code"]], marker="D", s=36, color="C3",
-                   zorder=3, label="报告值" if zh else "reported")  # fmt: skip
+                   zorder=3, label="报告值" if zh else "Reported")  # fmt: skip
         zh_names = t.drop_duplicates("region_code").set_index("region_code")["region"]
         names = regions.display_names(units, lang, fallback=[zh_names[code] for code in units])
         ax.set_yticks(range(len(units)), [f"{name}（{code}）" if zh else f"{name} ({code})"
