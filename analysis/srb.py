@@ -249,7 +249,8 @@ class SRBEstimate(Result):
         value of ``hue`` (e.g. the census) set ``width`` apart, and the reference as a dashed line. ``where``
         (column → value) picks the rows first, e.g. ``{"residence": "total"}``; each ``x`` × ``hue`` must then be
         one row. ``tick_labels`` renames values of ``x`` on the axis. Each ``hue`` entry of the legend names the
-        interval level. ``proxy``: the counts are children aged 0 (the axis says age-0 sex ratio)."""
+        interval level. ``proxy``: the counts are children aged 0 (the axis says age-0 sex ratio). Rows that
+        :meth:`implausible` flags are drawn hollow, with a legend entry saying they are not interpreted."""
         t = self.table
         for col, value in (where or {}).items():
             if col not in t.columns:
@@ -268,11 +269,20 @@ class SRBEstimate(Result):
         order = list(order) if order is not None else list(dict.fromkeys(t[x]))
         hues = list(dict.fromkeys(t[hue]))
         ax = _srb_axes(ax, lang, proxy=proxy)
+        odd = set(self.implausible().index)
         for i, h in enumerate(hues):
-            sub = t[t[hue] == h].set_index(x).reindex(order)
-            plots.ci_errorbar(ax, np.arange(len(order)) + (i - (len(hues) - 1) / 2) * width, sub["srb"], sub["lower"],
-                              sub["upper"], capsize=3, color=f"C{i}",
+            sub = t[t[hue] == h].reset_index().set_index(x).reindex(order)
+            bad = sub["index"].isin(odd).to_numpy()
+            pos = np.arange(len(order)) + (i - (len(hues) - 1) / 2) * width
+            est = sub[["srb", "lower", "upper"]].to_numpy(float)
+            kept = np.where(bad[:, None], np.nan, est)
+            plots.ci_errorbar(ax, pos, *kept.T, capsize=3, color=f"C{i}",
                               label=plots.ci_label(self.params["alpha"], lang, of=str(h)))  # fmt: skip
+            if bad.any():  # fewer boys than girls beyond sampling error: shown hollow, not read as an SRB
+                plots.ci_errorbar(ax, pos[bad], *est[bad].T, capsize=3, color=f"C{i}", mfc="white")
+        if any(t.index.isin(odd)):
+            ax.errorbar([], [], yerr=[], fmt="o", mfc="white", mec="0.3", ecolor="0.3",  # listed after the censuses
+                        label="数据可疑（区间低于 100，不作解读）" if lang == "zh" else "Implausible: interval below 100, not interpreted")
         names = tick_labels or {}
         ax.set_xticks(range(len(order)), [names.get(v, str(v)) for v in order])
         ref = self.params["reference"]

@@ -499,6 +499,26 @@ def test_shrink_plot_by_raw_ranks_the_raw_ratios_with_their_wilson_intervals():
     plt.close(fig)
 
 
+def test_plot_dodged_draws_implausible_rows_hollow_and_says_so():
+    """Xinjiang's 2020 order-4 counts (57 boys, 121 girls; data/README known defects): the interval lies below 100,
+    so the point is drawn hollow and the legend says it is not interpreted; the plausible points stay filled."""
+    df = pd.DataFrame({"census": [2010, 2010, 2020, 2020], "order": ["1", "4", "1", "4"],
+                       "males": [7648, 294, 5382, 57], "females": [7200, 271, 4959, 121]})
+    est = srb.estimate(df, by=["census", "order"])
+    assert est.implausible()[["census", "order"]].values.tolist() == [[2020, "4"]]
+    fig, ax = plt.subplots()
+    est.plot_dodged("order", "census", ax=ax)
+    hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white" and len(line.get_xdata())]
+    assert len(hollow) == 1 and hollow[0].get_ydata()[0] == pytest.approx(100 * 57 / 121)
+    filled_2020 = ax.containers[1].lines[0].get_ydata()
+    assert filled_2020[0] == pytest.approx(100 * 5382 / 4959) and np.isnan(filled_2020[1])
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "Implausible: interval below 100, not interpreted"
+    fig, ax = plt.subplots()
+    srb.estimate(df.iloc[:3], by=["census", "order"]).plot_dodged("order", "census", ax=ax)
+    assert not any("Implausible" in t.get_text() for t in ax.get_legend().get_texts())
+    plt.close("all")
+
+
 def test_bench_data_shape():
     d = srb.bench_data(n_units=10)
     assert len(d) == 20 and set(d["census"]) == {2010, 2020}
