@@ -49,6 +49,10 @@ def test_nation_end_to_end(tmp_path, journal_width):
     # Observed 2016–2017 = NBS 17.86 M + 17.23 M (national_series, original vintage).
     assert excess.loc[0, "observed"] == pytest.approx(17.86e6 + 17.23e6)
     assert (excess["lower"] < excess["excess"]).all() and (excess["excess"] < excess["upper"]).all()
+    b = excess.iloc[1]  # counterfactual B (neither policy): phrased like A, bold as its interval excludes 0
+    assert b["lower"] > 0 and (f"Against a counterfactual with neither policy: an excess of **{b['excess'] / 1e6:.2f} M** "
+                               f"(95% CI {b['lower'] / 1e6:.2f} M to {b['upper'] / 1e6:.2f} M, "
+                               f"{b['excess_pct']:+.1f}%).") in _markdown(tmp_path)
     # the figure's and the table's counterfactual is the headline's (A: without the universal policy)
     cf = pd.read_csv(out / "its_counterfactual.csv", encoding="utf-8-sig")
     assert set(cf["without"]) == {"universal_2016"}
