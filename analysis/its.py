@@ -113,6 +113,18 @@ class ITSResult(Result):
             out[name] = int(((dates >= start) & (dates < end if end is not None else True)).sum())
         return out
 
+    def misfit(self, z: float = 2.0) -> pd.DataFrame:
+        """Periods the model fits poorly: standardized Pearson residual (observed − fitted) / √(scale · V(fitted))
+        beyond ±``z`` (V(μ) = μ for the Poisson families, 1 for Gaussian; scale = the Pearson dispersion, 1 for
+        plain Poisson). Columns date, observed, fitted, residual, percent_off (100 · (observed / fitted − 1)). A
+        large residual in the years after a policy means the fitted steps and slopes describe those years poorly,
+        so the effects and the excess depend on the model's shape (McCullagh & Nelder 1989, ch. 2.4)."""
+        scale = float(self.model.scale)
+        resid = np.asarray(self.model.resid_pearson, dtype=float) / np.sqrt(scale)
+        t = self.counterfactual[["date", "observed", "fitted"]].assign(
+            residual=resid, percent_off=100 * (self.counterfactual["observed"] / self.counterfactual["fitted"] - 1))
+        return t[t["residual"].abs() > z].reset_index(drop=True)
+
     def counterfactual_for(self, without: Sequence[str] | None = None) -> pd.DataFrame:
         """Like ``counterfactual`` but with only the interruptions named in ``without`` removed (default: all, which
         is ``counterfactual`` itself), as :meth:`excess` uses them; the column ``without`` says which. E.g.

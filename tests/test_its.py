@@ -239,6 +239,24 @@ def test_gaussian_and_negbin_families(rng):
     assert nb.effects.loc[0, "lower"] < 1.1 < nb.effects.loc[0, "upper"]
 
 
+def test_misfit_flags_a_year_the_model_does_not_describe(rng):
+    """Synthetic (seeded) births with a 2016 step of 1.1 and an unmodelled one-year spike ×1.3 in 2018: 2018 is
+    flagged; its residual is the hand-computed (y − μ) / √(φ μ), φ = Σ (y − μ)² / μ / residual df."""
+    df = _annual(rng, changes={2016: 1.1})
+    df.loc[df["year"] == 2018, "births"] = (df.loc[df["year"] == 2018, "births"] * 1.3).round()
+    r = its(df, outcome="births", date="year", interruptions={"u": 2016}, slope_change=False)
+    bad = r.misfit()
+    assert bad["date"].tolist() == [2018]
+    cf = r.counterfactual
+    y, mu = cf["observed"].to_numpy(float), cf["fitted"].to_numpy(float)
+    phi = np.sum((y - mu) ** 2 / mu) / r.model.df_resid
+    row = cf[cf["date"] == 2018].iloc[0]
+    assert bad.loc[0, "residual"] == pytest.approx((row["observed"] - row["fitted"]) / np.sqrt(phi * row["fitted"]))
+    assert bad.loc[0, "percent_off"] == pytest.approx(100 * (row["observed"] / row["fitted"] - 1))
+    assert its(_annual(rng, changes={2016: 1.1}), outcome="births", date="year", interruptions={"u": 2016},
+               slope_change=False).misfit(z=4).empty
+
+
 def test_summary_repr_and_plot(rng):
     set_theme("zh")  # labels are measured to place them: with a font that has Chinese glyphs
     df = _annual(rng, changes={2016: 1.1})

@@ -124,6 +124,18 @@ def test_province_end_to_end(tmp_path):
     assert (excess["lower"] < excess["upper"]).all()
 
 
+def test_years_the_model_misses_are_named(tmp_path):
+    """Xinjiang's births model misses 2017 (observed 17% above fitted; standardized Pearson residual > 2, as
+    ITSResult.misfit computes it, tested in test_its): the text names the year with the numbers of
+    its_counterfactual.csv and says the effects depend on the model's shape."""
+    out = _run(tmp_path, region="650000", lang="en", bootstrap=0, figure_formats=["png"])
+    cf = pd.read_csv(out / "its_counterfactual.csv", encoding="utf-8-sig").set_index("date").loc[2017]
+    md = _markdown(tmp_path)
+    assert (f"The model fits 1 year after the policies poorly: 2017 (observed {cf['observed']:,.0f} vs fitted "
+            f"{cf['fitted']:,.0f}, {100 * (cf['observed'] / cf['fitted'] - 1):+.1f}%; standardized residual +") in md
+    assert "depend on the shape the model imposes on these years" in md
+
+
 def test_prefecture_region_is_a_clear_error(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="ModelSpecificationError"):
         _run(tmp_path, region="440100")
