@@ -19,6 +19,7 @@ Users' own records: the table schema ``coverage_records`` (see :data:`RECORD_COL
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import warnings
 from collections.abc import Sequence
@@ -246,7 +247,7 @@ def vs_target(
     column ``eligible_effective``. The default 1 treats every n as a simple random sample (or a complete count).
     """
     alpha = check_alpha(alpha)
-    if not (isinstance(design_effect, int | float) and np.isfinite(design_effect) and design_effect > 0):
+    if not (isinstance(design_effect, numbers.Real) and np.isfinite(design_effect) and design_effect > 0):
         raise ModelSpecificationError(f"design_effect must be a positive number (1 = simple random sample), "
                                       f"got {design_effect!r}")
     path = data.attrs.get("path")

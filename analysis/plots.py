@@ -32,6 +32,8 @@ import importlib.util
 import io
 import logging
 import os
+import re
+import textwrap
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -1087,9 +1089,6 @@ def _wrapped(ax: Axes, text: str, share: float = 0.6) -> str:
     height = ax.get_window_extent(renderer).height
     if length <= share * height:
         return text
-    import re
-    import textwrap
-
     width = max(8, int(len(text) * share * height / length))  # characters per line
     lines: list[str] = []
     for piece in re.split(r"(?<=[,，])\s*", text):  # clauses first: "…，2015 年起" keeps "2015 年起" whole

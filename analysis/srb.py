@@ -269,10 +269,10 @@ class SRBEstimate(Result):
         order = list(order) if order is not None else list(dict.fromkeys(t[x]))
         hues = list(dict.fromkeys(t[hue]))
         ax = _srb_axes(ax, lang, proxy=proxy)
-        odd = set(self.implausible().index)
+        t = t.assign(_implausible=t.index.isin(self.implausible().index))
         for i, h in enumerate(hues):
-            sub = t[t[hue] == h].reset_index().set_index(x).reindex(order)
-            bad = sub["index"].isin(odd).to_numpy()
+            sub = t[t[hue] == h].set_index(x).reindex(order)
+            bad = sub["_implausible"].eq(True).to_numpy()  # a missing x × hue (NaN after reindex) is not flagged
             pos = np.arange(len(order)) + (i - (len(hues) - 1) / 2) * width
             est = sub[["srb", "lower", "upper"]].to_numpy(float)
             kept = np.where(bad[:, None], np.nan, est)
@@ -280,7 +280,7 @@ class SRBEstimate(Result):
                               label=plots.ci_label(self.params["alpha"], lang, of=str(h)))  # fmt: skip
             if bad.any():  # fewer boys than girls beyond sampling error: shown hollow, not read as an SRB
                 plots.ci_errorbar(ax, pos[bad], *est[bad].T, capsize=3, color=f"C{i}", mfc="white")
-        if any(t.index.isin(odd)):
+        if t["_implausible"].any():
             ax.errorbar([], [], yerr=[], fmt="o", mfc="white", mec="0.3", ecolor="0.3",  # listed after the censuses
                         label="数据可疑（区间低于 100，不作解读）" if lang == "zh" else "Implausible: interval below 100, not interpreted")
         names = tick_labels or {}
