@@ -44,3 +44,21 @@ def journal_width():
         return len(pngs)
 
     return check
+
+
+def shown_tables(notebook) -> list[tuple[str, str]]:
+    """(caption, untranslated columns) of every table an executed notebook showed with ``tables.show_in``; the
+    notebook tests require each column to have a Chinese label, in English runs as well."""
+    import html
+    import json
+    import re
+    from pathlib import Path
+
+    nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+    found = []
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            page = "".join(out.get("data", {}).get("text/html", ""))
+            for m in re.finditer(r'<div class="cnfp-table" data-untranslated="([^"]*)"><p><b>(.*?)</b>', page):
+                found.append((html.unescape(m.group(2)), html.unescape(m.group(1))))
+    return found

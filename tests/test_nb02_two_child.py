@@ -8,6 +8,7 @@ import re
 import pandas as pd
 import papermill as pm
 import pytest
+from conftest import shown_tables
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
 
@@ -18,6 +19,8 @@ def _run(tmp_path, **params):
     out_dir = tmp_path / "out"
     pm.execute_notebook(str(NOTEBOOK), str(tmp_path / "run.ipynb"), parameters={"output_dir": str(out_dir), **params},
                         kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False)
+    executed = tmp_path / "run.ipynb"
+    assert not [t for t in shown_tables(executed) if t[1]], shown_tables(executed)  # every column labelled in Chinese
     return out_dir
 
 
@@ -122,6 +125,15 @@ def test_province_end_to_end(tmp_path):
     # Excess births come from a births model (CBR x population) even when the main outcome is the CBR.
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
     assert (excess["lower"] < excess["upper"]).all()
+    # the tables are in Chinese too: captions, a Chinese header over each column name, category values
+    assert {"间断时间序列", "2016–2017 年相对两个反事实的额外出生", "合并估计的稳健性"} <= {c for c, _ in shown_tables(
+        tmp_path / "run.ipynb")}
+    nb = json.loads((tmp_path / "run.ipynb").read_text(encoding="utf-8"))
+    page = "".join("".join(o["data"]["text/html"]) for c in nb["cells"] for o in c.get("outputs", [])
+                   if "text/html" in o.get("data", {}))
+    assert "<th>中断点</th>" in page and "<th>interruption</th>" in page
+    assert "<td>剔除广东省</td>" in page and "<td>率比</td>" in page and "<td>A：无全面两孩政策</td>" in page
+    assert "without 广东省" not in page and "rate ratio" not in page
 
 
 def test_years_the_model_misses_are_named(tmp_path):

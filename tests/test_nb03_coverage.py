@@ -10,6 +10,7 @@ import nbformat
 import pandas as pd
 import papermill as pm
 import pytest
+from conftest import shown_tables
 
 from analysis import coverage
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
@@ -24,6 +25,7 @@ def _run(tmp_path, **params):
         str(NOTEBOOK), str(out_nb), parameters={"output_dir": str(out_dir), **params},
         kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
     )
+    assert not [t for t in shown_tables(out_nb) if t[1]], shown_tables(out_nb)  # every column labelled in Chinese
     nb = nbformat.read(out_nb, as_version=4)
     markdown = "\n".join(
         o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
@@ -73,6 +75,8 @@ def test_published_aggregates(tmp_path, region, journal_width):
         assert (f"({100 * row['rate']:.1f}%, 95% CI {100 * row['lower']:.1f}–{100 * row['upper']:.1f}; "
                 f"target {100 * row['target']:.1f}%)") in md
     # section 5 uses the test of section 4 (alternative two-sided by default) and says it is not adjusted
+    header = (out_dir / "min_n_table.csv").read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    assert len(header) == len(set(header))  # each column once (the bound used to come twice)
     min_n = pd.read_csv(out_dir / "min_n_table.csv")
     same_test = coverage.check_reported(min_n["rate_pct"].tolist(), target=min_n["target_pct"].tolist(),
                                         alternative="two-sided").table

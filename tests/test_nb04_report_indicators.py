@@ -8,6 +8,7 @@ import json
 import nbformat
 import pandas as pd
 import papermill as pm
+from conftest import shown_tables
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR, ROOT
 
@@ -26,6 +27,7 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     assert set(indicators["region_code"]) == {"510700", "510703", "510704"}  # 绵阳市 and its districts only
     margins = pd.read_csv(out_dir / "margin_checks.csv", encoding="utf-8-sig")
     assert sorted(margins["status"]) == ["incomplete", "mismatch", "ok", "within ceiling"]
+    assert not [t for t in shown_tables(tmp_path / "run.ipynb") if t[1]]  # every column labelled in Chinese
     nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
     md = "\n".join(o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
@@ -54,6 +56,7 @@ def test_region_without_reports_says_so_and_shows_no_empty_tables(tmp_path):
         parameters={"reports_path": str(reports), "region": "650000", "lang": "en", "output_dir": str(out_dir)},
         kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
     )
+    assert not [t for t in shown_tables(tmp_path / "run.ipynb") if t[1]]  # every column labelled in Chinese
     nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     md = "\n".join(o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
