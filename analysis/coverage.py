@@ -208,7 +208,7 @@ class VsTargetResult(Result):
         ax.set_xlim(-2, 102)
         ci = ci_label(self.params["alpha"], lang)
         wilson = self.params["interval"] == "wilson"
-        ax.set_xlabel(f"覆盖率（%）及{'Wilson' if wilson else '精确'}{ci}" if lang == "zh"
+        ax.set_xlabel(f"覆盖率（%）及{' Wilson ' if wilson else '精确 '}{ci}" if lang == "zh"
                       else f"Rate (%) with {'Wilson' if wilson else 'exact'} {ci}")  # fmt: skip
         ax.legend(frameon=False, fontsize=8)
         return ax

@@ -412,7 +412,7 @@ class EventStudyResult(Result):
         t = self.table
         ax.axhline(0, color="0.5", lw=0.8)
         zh = lang == "zh"
-        ax.axvline(-0.5, color="C3", lw=0.8, ls=":", label="政策生效" if zh else "Policy takes effect")
+        ax.axvline(-0.5, color="C3", lw=0.8, ls=":", label="首个受影响出生年份起" if zh else "First affected birth year begins")
         ref = (t["event_time"] == self.params["reference"]).to_numpy()
         est = t[~ref]
         plots.ci_errorbar(ax, est["event_time"], est["estimate"], est["lower"], est["upper"], color="C0", capsize=3,
@@ -422,7 +422,7 @@ class EventStudyResult(Result):
         ticks = t["event_time"].astype(int).tolist()
         ends = {e: "≤" if e == min(ticks) else "≥" for e in t.loc[t["binned"], "event_time"].astype(int)}
         ax.set_xticks(ticks, [ends.get(e, "") + f"{e}".replace("-", "−") for e in ticks])
-        ax.set_xlabel("相对政策年份（年）" if zh else "Years relative to first affected year")
+        ax.set_xlabel("相对首个受影响年份的年数" if zh else "Years relative to first affected year")
         ax.set_ylabel(f"{self.params['outcome']} 每单位强度变化" if zh
                        else f"Change in {self.params['outcome']} per unit intensity")
         ax.legend(frameon=False, fontsize=8)

@@ -59,7 +59,7 @@ class ITSResult(Result):
     scale, offsets included, no interruption). ``model`` is the fitted statsmodels GLM result.
     """
 
-    TITLE = ("Interrupted time series", "间断时间序列")
+    TITLE = ("Interrupted time series", "中断时间序列")
 
     counterfactual: pd.DataFrame
     model: Any = field(repr=False)

@@ -370,7 +370,7 @@ def test_result_plot_and_summary(records):
     assert "目标值 85%" in {t.get_text() for t in ax.get_legend().get_texts()}
     fig, ax = plt.subplots()
     coverage.vs_target(records, by=["unit", "period"], interval="exact", alpha=0.1).plot(ax=ax, lang="zh")
-    assert ax.get_xlabel() == "覆盖率（%）及精确90%置信区间"
+    assert ax.get_xlabel() == "覆盖率（%）及精确 90%置信区间"
     assert "p_adjusted" in res.summary()
     assert "<table" in res._repr_html_()
 

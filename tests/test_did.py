@@ -182,7 +182,7 @@ def test_plot_and_summary(rng):
     ax = r.plot()
     assert ax.get_xlabel().startswith("Years relative")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
-        "Policy takes effect", "Reference period (fixed at 0)", "Estimate, 90% CI"]
+        "First affected birth year begins", "Reference period (fixed at 0)", "Estimate, 90% CI"]
     # the reference period is drawn hollow at 0 and without an interval; the others with theirs
     ref = r.params["reference"]
     hollow = [line for line in ax.lines if line.get_markerfacecolor() == "white"]

@@ -108,6 +108,13 @@ def test_county_run(tmp_path):
     peers = pd.read_csv(out / "peers_funnel_2020.csv", encoding="utf-8-sig")
     assert len(peers) == 124 and {"东莞市", "中山市"} <= set(peers["name_zh"])
     assert (out / "funnel_position.png").stat().st_size > 10_000
+    # the rank comes with how many peers' credible intervals overlap Tianhe's (a rank alone reads as precise)
+    shr = pd.read_csv(out / "peers_shrunk_2020.csv", encoding="utf-8-sig", dtype={"region_code": str})
+    me_eb = shr.set_index("region_code").loc["440106"]
+    overlap = int(((shr["lower"] <= me_eb["upper"]) & (shr["upper"] >= me_eb["lower"])).sum()) - 1
+    others = len(shr) - 1
+    said = f"其他全部 {others} 个单位的区间重叠" if overlap == others else f"其他 {others} 个单位中 {overlap} 个的区间重叠"
+    assert 0 < overlap <= others and f"（95% 可信区间 {me_eb['lower']:.1f}–" in text and said in text
     # figure_formats=["png"] (the quick batch setting): PNG only, and the choice is recorded
     assert not list(out.glob("*.pdf")) and not list(out.glob("*.svg"))
     assert json.loads((out / "parameters.json").read_text(encoding="utf-8"))["figure_formats"] == ["png"]
@@ -122,7 +129,26 @@ def test_nation_run(tmp_path, journal_width):
     # a stated change is the difference of the stated levels (unrounded −0.558 would print as −0.6)
     assert "order 1: 113.7 → 113.2 (change -0.5," in text
     assert "below it: Beijing" in text and "I² = 97%" in text and "overdispersion=True" in text  # both sides
+    # with I² this high, the provinces still outside limits widened by the estimated dispersion are named
+    from analysis import srb
+
+    for census in (2010, 2020):
+        wide = srb.funnel(pd.read_csv(out / f"province_funnel_{census}.csv", encoding="utf-8-sig"), label="name",
+                          overdispersion="estimate").table
+        above = ", ".join(wide.loc[wide["position_99.8"] == "above", "name"]) or "none"
+        below = ", ".join(wide.loc[wide["position_99.8"] == "below", "name"]) or "none"
+        assert f"{census}: above {above}, below {below}" in text
+        assert len(wide[wide["position_99.8"] != "inside"]) < len(pd.read_csv(out / f"province_funnel_{census}.csv")
+                                                                 .query("`position_99.8` != 'inside'"))
     assert "design effect" in text
+    # the WPP maximum is a plateau (the same printed value in consecutive years): said as a range, not one peak year
+    from analysis import data
+
+    wpp = data.load("national_series", indicator="srb", source="UN WPP 2024")
+    top = wpp.loc[wpp["value"].round(1) == round(wpp["value"].max(), 1), "year"].astype(int)
+    assert len(top) > 1 and top.max() - top.min() == len(top) - 1
+    assert f"The WPP series is highest at {wpp['value'].max():.1f} in {top.min()}–{top.max()}" in text
+    assert "peaks at" not in text and "most allowed" not in text
     for stem in ("national_trend_joinpoint", "national_srb_by_order", "province_funnel"):
         assert (out / f"{stem}.png").exists()
     assert (out / "national_missing_female_births.csv").exists()
@@ -144,8 +170,11 @@ def test_implausible_birth_orders_are_named_not_interpreted(tmp_path):
     # implausible order-4 and 5+ counts, so the estimate without them is given too (hand computation below)
     mfb = pd.read_csv(out / "missing_female_births.csv", encoding="utf-8-sig").set_index("label")
     r10 = mfb.loc["2010 / all"]
-    assert f"{r10['missing']:,.0f} (95% CI {r10['lower']:,.0f} to {r10['upper']:,.0f}) in 2010" in text
-    assert r10["lower"] < 0 < r10["upper"] and "An interval that includes 0 shows no shortfall" in text
+    # with the share of expected girls, as in the nation's text
+    assert (f"{r10['missing']:,.0f} (95% CI {r10['lower']:,.0f} to {r10['upper']:,.0f}; "
+            f"{r10['missing_percent_of_expected']:.1f}% of expected girls) in 2010") in text
+    assert r10["lower"] < 0 < r10["upper"]
+    assert "An interval that includes 0 is consistent with no shortfall of girls, though it does not show" in text
     boys, girls = 9782 - 57 - 10, 9238 - 121 - 24  # 2020 all orders minus orders 4 and 5+ (data/README)
     lo, hi = proportion_confint(boys, boys + girls, alpha=0.05, method="wilson")
     rest = [(boys + girls) * p * (1 + 1 / 1.06) - (boys + girls) for p in (lo, hi)]

@@ -65,6 +65,17 @@ def test_nation_end_to_end(tmp_path, journal_width):
     assert compare["source"].str.contains("BMJ 2019").any()
     vint = pd.read_csv(out / "its_cbr_vintages.csv", encoding="utf-8-sig")
     assert set(vint["vintage"]) == {"original", "revised"}
+    # the headline says which vintage it uses, and effects whose significance the revision changes are named
+    assert "These are NBS births as first published, not the series revised after the 2020 census" in _markdown(tmp_path)
+    excl = vint.assign(x=(vint["lower"] > 1) | (vint["upper"] < 1)).pivot_table(
+        index=["interruption", "term"], columns="vintage", values="x", aggfunc="first")
+    flipped = excl[excl["original"] != excl["revised"]]
+    assert len(flipped) >= 1  # with these data: the universal level step loses significance, the selective one gains it
+    rev = vint[vint["vintage"] == "revised"].set_index(["interruption", "term"])
+    for (i, t) in flipped.index:
+        r = rev.loc[(i, t)]
+        assert (f"with the revised one ({r['estimate']:.3f}, 95% CI {r['lower']:.3f}–{r['upper']:.3f}): "
+                "**this result does not survive the revision**.") in _markdown(tmp_path)
     pooled = pd.read_csv(out / "did_pooled.csv", encoding="utf-8-sig")
     assert pooled.loc[0, "n_clusters"] == 31 and "boot_p_value" in pooled
     for name in ("its_main", "event_study", "cbr_vintages", "placebo_hk_macao"):
@@ -101,6 +112,7 @@ def test_nation_end_to_end(tmp_path, journal_width):
 
 def test_province_end_to_end(tmp_path):
     out = _run(tmp_path, region="44", outcome="cbr", bootstrap=0)
+    assert "本节是全部 31 个省份的模型，各次运行相同；广东省自身的位置见最后一幅图。" in _markdown(tmp_path)
     eff = pd.read_csv(out / "its_effects.csv", encoding="utf-8-sig")
     assert set(eff["interruption"]) == {"selective_2014", "universal_2016"}
     robust = pd.read_csv(out / "robustness.csv", encoding="utf-8-sig")
@@ -110,7 +122,7 @@ def test_province_end_to_end(tmp_path):
     pooled = pd.read_csv(out / "did_pooled.csv", encoding="utf-8-sig").iloc[0]
     # the estimate is bold only when its interval excludes zero (here it spans zero: plain)
     assert pooled["lower"] < 0 < pooled["upper"]
-    assert f"政策后粗出生率相对其他省份变化 {pooled['estimate']:+.3f}‰（" in md
+    assert f"与政策后粗出生率相对其他省份的变化 {pooled['estimate']:+.3f}‰ 相关联（" in md
     assert "Pooled DiD" not in md and "Files written" not in md
     # the three national sections under their headings say why they are empty
     assert md.count("未运行：本节仅适用于全国，而本次运行的地区（广东省）为省级单位。") == 3
@@ -126,7 +138,7 @@ def test_province_end_to_end(tmp_path):
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
     assert (excess["lower"] < excess["upper"]).all()
     # the tables are in Chinese too: captions, a Chinese header over each column name, category values
-    assert {"间断时间序列", "2016–2017 年相对两个反事实的额外出生", "合并估计的稳健性"} <= {c for c, _ in shown_tables(
+    assert {"中断时间序列", "2016–2017 年相对两个反事实的额外出生", "合并估计的稳健性"} <= {c for c, _ in shown_tables(
         tmp_path / "run.ipynb")}
     nb = json.loads((tmp_path / "run.ipynb").read_text(encoding="utf-8"))
     page = "".join("".join(o["data"]["text/html"]) for c in nb["cells"] for o in c.get("outputs", [])
@@ -143,7 +155,7 @@ def test_years_the_model_misses_are_named(tmp_path):
     out = _run(tmp_path, region="650000", lang="en", bootstrap=0, figure_formats=["png"])
     cf = pd.read_csv(out / "its_counterfactual.csv", encoding="utf-8-sig").set_index("date").loc[2017]
     md = _markdown(tmp_path)
-    assert (f"The model fits 1 year after the policies poorly: 2017 (observed {cf['observed']:,.0f} vs fitted "
+    assert (f"The model fits 1 post-policy year poorly: 2017 (observed {cf['observed']:,.0f} vs fitted "
             f"{cf['fitted']:,.0f}, {100 * (cf['observed'] / cf['fitted'] - 1):+.1f}%; standardized residual +") in md
     assert "depend on the shape the model imposes on these years" in md
 
