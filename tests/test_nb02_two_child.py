@@ -65,6 +65,15 @@ def test_nation_end_to_end(tmp_path, journal_width):
     assert compare["source"].str.contains("BMJ 2019").any()
     vint = pd.read_csv(out / "its_cbr_vintages.csv", encoding="utf-8-sig")
     assert set(vint["vintage"]) == {"original", "revised"}
+    # timing sensitivity: every first affected year a year later; here the universal step changes sign, which is said
+    late = pd.read_csv(out / "its_effects_lag_plus_1.csv", encoding="utf-8-sig").set_index(
+        ["interruption", "term"]).loc[("universal_2016", "level")]
+    assert late["first_affected"] == 2017 and late["upper"] < 1 and late["p_value"] >= 0.001
+    assert (f"its level change is a rate ratio of {late['estimate']:.3f} (95% CI {late['lower']:.3f}–"
+            f"{late['upper']:.3f}; p = {late['p_value']:.3f}): "
+            "**a different conclusion") in _markdown(tmp_path)
+    # a significantly falling trend after a relaxation is not called a policy effect
+    assert "The yearly trend falls significantly after universal two-child 2016." in _markdown(tmp_path)
     # the headline says which vintage it uses, and effects whose significance the revision changes are named
     assert "These are NBS births as first published, not the series revised after the 2020 census" in _markdown(tmp_path)
     excl = vint.assign(x=(vint["lower"] > 1) | (vint["upper"] < 1)).pivot_table(
@@ -75,7 +84,7 @@ def test_nation_end_to_end(tmp_path, journal_width):
     for (i, t) in flipped.index:
         r = rev.loc[(i, t)]
         assert (f"with the revised one ({r['estimate']:.3f}, 95% CI {r['lower']:.3f}–{r['upper']:.3f}): "
-                "**this result does not survive the revision**.") in _markdown(tmp_path)
+                "**the conclusion changes with the vintage**.") in _markdown(tmp_path)
     pooled = pd.read_csv(out / "did_pooled.csv", encoding="utf-8-sig")
     assert pooled.loc[0, "n_clusters"] == 31 and "boot_p_value" in pooled
     for name in ("its_main", "event_study", "cbr_vintages", "placebo_hk_macao"):
