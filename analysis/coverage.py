@@ -874,13 +874,22 @@ def period_zh(period: str) -> str:
     return period
 
 
+#: What the papers' English wording adds where two bundled rates share their Chinese wording (both 健康档案建立比例).
+_ZH_QUALIFIERS = {
+    "migrants (15+) with a health record established": "（15 岁及以上）",
+    "migrants with a health record established in inflow community": "（在流入地社区）",
+}
+
+
 def rate_labels(rates: pd.DataFrame, *, lang: str = "en") -> pd.Series:
     """One label per published rate (rows of :func:`published_rates`): place, reference period, indicator
-    in ``lang`` ("zh" or "en") and, where printed, the denominator ("· n = 205,990"; it also tells apart two
-    papers' rates that share place, period and wording)."""
+    in ``lang`` ("zh" or "en") and, where printed, the denominator ("· n = 205,990"). Two rates whose Chinese
+    wording is the same get the qualifier their English wording carries ("（15 岁及以上）")."""
     if lang == "zh":
         text = (rates["geo_zh"].map(_fullwidth_brackets) + " " + rates["reference_period_zh"] + " · "
                 + rates["indicator_zh"].map(_fullwidth_brackets))
+        shared = text.duplicated(keep=False)
+        text = text + rates["indicator_en"].map(_ZH_QUALIFIERS).where(shared, "").fillna("")
     else:
         text = rates["geo_en"] + " " + rates["reference_period"] + " · " + rates["indicator_en"]
     n = rates["eligible"].map(lambda v: "" if pd.isna(v) else f" · n = {int(v):,}")

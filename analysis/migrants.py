@@ -412,7 +412,8 @@ def describe_profile(result: BurdenResult, *, lang: str = "en") -> str:
 
     def count(v) -> str:
         if zh:
-            return f"{v / 1e4:,.1f} 万" if v >= 1e5 else f"{int(v):,} "
+            # 亿 from a hundred million (14.10 亿), else 万 without separators (2474.3 万), as Chinese text writes them
+            return f"{v / 1e8:.2f} 亿" if v >= 1e8 else f"{v / 1e4:.1f} 万" if v >= 1e5 else f"{int(v):,} "
         return f"{v / 1e6:,.2f} million" if v >= 1e6 else f"{int(v):,}"
 
     now, then = get("region", 2020), get("region", 2010)

@@ -12,6 +12,9 @@ from analysis.exceptions import ModelSpecificationError
 
 LANGS = ("zh", "en")
 
+#: Birth orders as Chinese text names them (一孩 … 五孩及以上, as NBS does), by the codes of the data.
+ORDER_ZH = {"all": "合计", "1": "一孩", "2": "二孩", "3": "三孩", "4": "四孩", "5+": "五孩及以上"}
+
 
 def in_language(lang: str) -> tuple[Callable[[str, str], str], Callable[[str, str], None]]:
     """``(tr, say)`` for ``lang`` (``"zh"`` or ``"en"``; anything else is a ModelSpecificationError, a ValueError):
@@ -74,9 +77,11 @@ def shown_change(before: float, after: float, digits: int = 1) -> float:
 def not_run(place, *, for_en: str, for_zh: str) -> tuple[str, str]:
     """(English, Chinese) sentence under a section's heading when the section does not apply to ``place`` (a
     :class:`analysis.data.regions.Region`): "Not run: this section is for the nation; Guangdong is a province."
-    ``for_en``/``for_zh``: whom the section is for. Pass it to ``say`` (:func:`in_language`)."""
+    ``for_en``/``for_zh``: whom the section is for. In Chinese the nation's level is not repeated ("本次运行的是全国",
+    not "全国（全国层级）"). Pass it to ``say`` (:func:`in_language`)."""
     from analysis.data.regions import LEVEL_PHRASES
 
     what_en, what_zh = LEVEL_PHRASES[place.level]
     return (f"Not run: this section is for {for_en}; {place.name('en')} is {what_en}.",
-            f"未运行：本节仅适用于{for_zh}，而本次运行的地区（{place.name_zh}）为{what_zh}。")
+            f"未运行：本节仅适用于{for_zh}；本次运行的是{place.name_zh}"
+            + ("。" if place.level == "nation" else f"（{what_zh}）。"))

@@ -174,6 +174,8 @@ def test_index_contents(batch):
     assert "广州市" in html and "深圳市" in html
     assert '<td class="ok">8</td><td class="failed">1</td>' in html
     assert "deliberate failure for 440300" in html
+    # headings in both languages, as the result titles
+    assert "<th>region<br>地区</th>" in html and "Batch run / 批量运行" in html and "代理指标" in html
 
 
 def test_resume_reruns_only_failed_and_stale(batch):
@@ -551,7 +553,9 @@ def test_notebook_not_run_where_it_does_not_apply(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["not_applicable"] == {"provinces_only": {"levels": ["nation", "province"], "regions": ["440300"]}}
     assert [r["level"] for r in manifest["regions"]] == ["province", "prefecture"]
-    assert "<b>provinces_only</b> runs for nation, province only — 1 region" in result.index.read_text(encoding="utf-8")
+    page = result.index.read_text(encoding="utf-8")
+    assert "<b>provinces_only</b> runs for nation, province only — 1 region" in page
+    assert "</small> / 仅适用于全国、省级，1 个地区未运行</p>" in page
     with pytest.raises(ParameterError, match="nothing to run: provinces_only runs for nation, province only; the "
                                              "regions chosen are prefecture units"):  # fmt: skip
         run_batch(notebooks=[str(provinces_only)], regions="440300,440100", out=tmp_path / "none", progress=False)

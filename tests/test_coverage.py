@@ -398,9 +398,9 @@ def test_published_rate_labels_in_either_language():
     words = zh.str.replace(r" · n = [\d,]+$", "", regex=True)
     assert not words.str.contains("[A-Za-z]").any(), zh[words.str.contains("[A-Za-z]")].tolist()
     # the printed denominator ends a label where there is one, and tells apart the two 2015 national rates
-    # worded alike in Chinese (尹勤 & 徐千里 2018, n = 205,990; Qian et al. 2018, n = 112,782)
-    assert "全国 2015 · 健康档案建立比例 · n = 205,990" in set(zh)
-    assert "全国 2015 · 健康档案建立比例 · n = 112,782" in set(zh)
+    # worded alike in Chinese (尹勤 & 徐千里 2018, n = 205,990; Qian et al. 2018, n = 112,782), with their qualifiers
+    assert "全国 2015 · 健康档案建立比例（15 岁及以上） · n = 205,990" in set(zh)
+    assert "全国 2015 · 健康档案建立比例（在流入地社区） · n = 112,782" in set(zh)
     assert zh[rates["eligible"].isna()].str.contains(" n = ").sum() == 0
     tested_zh = zh[rates["eligible"].notna() & ~rates["complement"]]
     assert tested_zh.is_unique, tested_zh[tested_zh.duplicated()].tolist()
@@ -503,3 +503,13 @@ def test_describe_sources_counts_rates_by_place():
         "1 for Guangdong and 2 national; none for Shenzhen itself"
     assert coverage.describe_sources(rates, "Shenzhen", own="440300") == "1 for Guangdong, 1 for Shenzhen and 2 national"
     assert coverage.describe_sources(rates[1:3], "新疆", own="650000", lang="zh") == "全国 2 个；没有新疆本地的数字"
+
+
+def test_rate_labels_tell_apart_rates_that_share_their_chinese_wording():
+    """Two national 2015 rates are both 健康档案建立比例 in their papers; the zh labels carry the qualifier of the
+    English wording, so they differ without the n."""
+    pub = coverage.published_rates("000000")
+    base = coverage.rate_labels(pub, lang="zh").str.replace(r" · n = [\d,]+", "", regex=True)
+    assert not base.duplicated().any()
+    assert {"全国 2015 · 健康档案建立比例（15 岁及以上）", "全国 2015 · 健康档案建立比例（在流入地社区）"} <= set(base)
+    assert "东部 2015 · 健康档案建立比例" in set(base)  # a wording no other rate shares is left as it is

@@ -97,7 +97,7 @@ def test_describe_margins_counts_each_status():
         "4 statements state a target or margin: 1 adds up within rounding, **1** does not (|value − target| ≠ "
         "margin), 1 stays within its stated ceiling and 1 cannot be checked (no target stated).")
     assert describe_margins(margins, lang="zh") == (
-        "4 条陈述给出了目标或超额百分点：1 条在四舍五入范围内相符，**1** 条不相符（|数值 − 目标| ≠ 百分点），"
+        "4 条陈述给出了目标或超额百分点：1 条在四舍五入范围内相符，**1** 条不相符（|数值 − 目标| ≠ 所述超额百分点），"
         "1 条未超过所述上限，1 条无法核对（未给出目标）。")
     over = margins.assign(status=margins["status"].replace({"within ceiling": "above ceiling"}))
     assert "**1** exceeds its stated ceiling and 1 cannot" in describe_margins(over)

@@ -157,7 +157,11 @@ def test_profile(census):
     zh = migrants.describe_profile(res, lang="zh")
     then = res.table[(res.table["role"] == "region") & (res.table["census"] == 2010)].iloc[0]
     parent = res.table[(res.table["role"] == "parent") & (res.table["census"] == 2020)].iloc[0]
-    assert f"**{100 * now['share']:.1f}%**" in zh and f"{now['population'] / 1e4:,.1f} 万常住人口" in zh
+    assert f"**{100 * now['share']:.1f}%**" in zh and f"{now['population'] / 1e4:.1f} 万常住人口" in zh
+    # the nation's totals in 亿 (14.10 亿), not "140,977.9 万"
+    nat = migrants.profile("000000")  # the embedded census tables
+    n20 = nat.table[(nat.table["census"] == 2020)].iloc[0]
+    assert n20["population"] > 1e8 and f"{n20['population'] / 1e8:.2f} 亿常住人口" in migrants.describe_profile(nat, lang="zh")
     nation = res.table[(res.table["role"] == "nation") & (res.table["census"] == 2020)].iloc[0]
     assert f"2010 年该比例为 {100 * then['share']:.1f}%" in zh
     # parent region and nation in one comparison sentence, in both languages

@@ -47,7 +47,10 @@ def test_not_run_names_the_region_and_its_level():
 
     en, zh = narrative.not_run(regions.lookup("440000"), for_en="the nation", for_zh="全国")
     assert en == "Not run: this section is for the nation; Guangdong is a province."
-    assert zh == "未运行：本节仅适用于全国，而本次运行的地区（广东省）为省级单位。"
+    assert zh == "未运行：本节仅适用于全国；本次运行的是广东省（省级单位）。"
+    en, zh = narrative.not_run(regions.lookup("000000"), for_en="provinces", for_zh="省级单位")
+    assert en == "Not run: this section is for provinces; China is the nation."
+    assert zh == "未运行：本节仅适用于省级单位；本次运行的是全国。"
 
 
 def test_count_puts_the_noun_in_its_number():

@@ -134,7 +134,7 @@ def test_province_end_to_end(tmp_path):
     assert f"与政策后粗出生率相对其他省份的变化 {pooled['estimate']:+.3f}‰ 相关联（" in md
     assert "Pooled DiD" not in md and "Files written" not in md
     # the three national sections under their headings say why they are empty
-    assert md.count("未运行：本节仅适用于全国，而本次运行的地区（广东省）为省级单位。") == 3
+    assert md.count("未运行：本节仅适用于全国；本次运行的是广东省（省级单位）。") == 3
     level = eff[(eff["interruption"] == "universal_2016") & (eff["term"] == "level")].iloc[0]
     assert f"- **全面两孩 2016**，自 {level['first_affected']} 年起的水平变化：" in md  # policies by name, not key
     assert "**selective_2014**" not in md and "**universal_2016**" not in md

@@ -59,6 +59,15 @@ def test_published_aggregates(tmp_path, region, journal_width):
     assert "published aggregates" in md
     vt = pd.read_csv(out_dir / "coverage_vs_target.csv")
     assert {"p_value", "p_adjusted", "verdict", "gap_pp"} <= set(vt.columns)
+    # rates from one survey are not independent units: said with their number
+    pub = coverage.published_rates(params["params"]["region"])
+    tested = pub[pub["eligible"].notna() & ~pub["complement"]]
+    cmds = int(tested["source_type"].str.contains("CMDS").sum())
+    said = f"All {cmds}" if cmds == len(tested) else f"{cmds} of the {len(tested)}"
+    if region == "44":  # 21 prefectures, a few more than top_n = 20: every one is shown, 揭阳市 (the lowest) too
+        assert "All 21 sub-units by share away from registration" in {c for c, _ in shown_tables(
+            tmp_path / "executed.ipynb")}
+    assert cmds >= 2 and f"{said} tested rates come from the same survey" in md
     assert (out_dir / "min_n_table.csv").exists() and (out_dir / "subunits_ranked.png").exists()
     ranks = pd.read_csv(out_dir / "rankings_all_units.csv", dtype={"province_code": str})
     assert {"rank_national", "rank_in_province"} <= set(ranks.columns)
@@ -104,6 +113,10 @@ def test_design_effect_widens_the_survey_rates(tmp_path):
     assert "Intervals and tests use the effective sample size n / 2 (`design_effect`)." in md
     assert "Intervals and tests use Kish's effective sample size n / 2 (design effect)." in md
     assert "too narrow" not in md
+    # districts created since 2010 are named: their parents' 2010→2020 change may cover different territory
+    sub = pd.read_csv(out_dir / "subunits_ranked.csv", dtype={"region_code": str})
+    new = sub[sub["share_2020"].notna() & sub["share_2010"].isna()]
+    assert len(new) == 3 and f"3 units exist only in 2020 ({', '.join(new['name'])}): new units split off" in md
 
 
 def test_published_aggregates_in_chinese(tmp_path):

@@ -1,4 +1,5 @@
-"""``<run>/index.html``: a summary table and one row per region linking every output, with thumbnails."""
+"""``<run>/index.html``: a summary table and one row per region linking every output, with thumbnails; headings in
+English and Chinese, as the result titles are (a batch may hold runs in either language)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
     PNGs shown small and loaded lazily (only those scrolled into view: a county batch links ≈ 10,000). The
     notebooks not run for some regions because they do not apply to their level are named (from
     ``manifest.json``)."""
+    # imported here, not at the top: the runner imports this module before its kernels start
+    from analysis.data.regions import LEVEL_NAMES_ZH as levels_zh
+
     run_dir = Path(run_dir)
     records = mf.all_records(run_dir)
     n_ok = sum(r["status"] == "ok" for r in records)
@@ -45,7 +49,8 @@ def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
             'loading="lazy" decoding="async"></a>'
             for p in figures[:max_thumbnails]
         )
-        more = f"<br><small>+{len(figures) - max_thumbnails} more figures</small>" if len(figures) > max_thumbnails else ""
+        extra = len(figures) - max_thumbnails
+        more = f"<br><small>+{extra} more figures / 另有 {extra} 幅图</small>" if extra > 0 else ""
         error = f"<br><small>{html.escape(r.get('error') or '')}</small>" if status != "ok" else ""
         rows.append(
             "<tr>"
@@ -61,23 +66,26 @@ def write_index(run_dir: Path, *, max_thumbnails: int = 4) -> Path:
     except (FileNotFoundError, json.JSONDecodeError):
         not_applicable = {}
     skipped = "".join(
-        f"<p>Not run where it does not apply: <b>{html.escape(name)}</b> runs for "
+        f"<p>Not run where it does not apply / 不适用而未运行: <b>{html.escape(name)}</b> runs for "
         f"{html.escape(', '.join(v['levels']))} only — {count(len(v['regions']), 'region')} "
-        f"<small>({html.escape(', '.join(v['regions'][:10]))}{', …' if len(v['regions']) > 10 else ''})</small></p>\n"
+        f"<small>({html.escape(', '.join(v['regions'][:10]))}{', …' if len(v['regions']) > 10 else ''})</small>"
+        f" / 仅适用于{html.escape('、'.join(levels_zh.get(lv, lv) for lv in v['levels']))}，{len(v['regions'])} 个地区未运行</p>\n"
         for name, v in not_applicable.items()
     )
     page = f"""<!DOCTYPE html>
-<html lang="zh"><head><meta charset="utf-8"><title>{html.escape(run_dir.name)} — batch results</title>
+<html lang="zh"><head><meta charset="utf-8"><title>{html.escape(run_dir.name)} — batch results / 批量运行结果</title>
 <style>{_STYLE}</style></head><body>
-<h1>Batch run <code>{html.escape(run_dir.name)}</code></h1>
-<table class="summary"><tr><th>runs</th><th>ok</th><th>failed</th><th>total run time (s)</th><th>manifest</th></tr>
+<h1>Batch run / 批量运行 <code>{html.escape(run_dir.name)}</code></h1>
+<table class="summary"><tr><th>runs<br>运行</th><th>ok<br>成功</th><th>failed<br>失败</th>
+<th>total run time (s)<br>总运行时间（秒）</th><th>manifest<br>运行清单</th></tr>
 <tr><td>{len(records)}</td><td class="ok">{n_ok}</td><td class="failed">{n_failed}</td><td>{total_s:.1f}</td>
 <td>{_link("manifest.json", "manifest.json")}</td></tr></table>
-{skipped}<table class="runs"><tr><th>code</th><th>region</th><th>notebook</th><th>status</th><th>s</th><th>report</th>
-<th>figures</th><th>tables &amp; files</th></tr>
+{skipped}<table class="runs"><tr><th>code<br>代码</th><th>region<br>地区</th><th>notebook<br>笔记本</th>
+<th>status<br>状态</th><th>s<br>秒</th><th>report<br>报告</th><th>figures<br>图</th><th>tables &amp; files<br>表格与文件</th></tr>
 {chr(10).join(rows)}
 </table>
-<p><small>Age-0 sex ratios from the census county tables are a proxy for the sex ratio at birth.</small></p>
+<p><small>Age-0 sex ratios from the census county tables are a proxy for the sex ratio at birth.
+普查分县表中的 0 岁人口性别比仅为出生性别比的代理指标。</small></p>
 </body></html>
 """
     return mf.write_atomic(run_dir / "index.html", page)

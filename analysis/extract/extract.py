@@ -526,7 +526,7 @@ def describe_margins(margins: pd.DataFrame, *, lang: str = "en") -> str:
     n = len(margins)
     en = [f"{ok} {'adds' if ok == 1 else 'add'} up within rounding",
           f"**{bad}** {'does' if bad == 1 else 'do'} not (|value − target| ≠ margin)"]
-    zh = [f"{ok} 条在四舍五入范围内相符", f"**{bad}** 条不相符（|数值 − 目标| ≠ 百分点）"]
+    zh = [f"{ok} 条在四舍五入范围内相符", f"**{bad}** 条不相符（|数值 − 目标| ≠ 所述超额百分点）"]
     if under:
         en.append(f"{under} {'stays within its' if under == 1 else 'stay within their'} stated "
                   f"{'ceiling' if under == 1 else 'ceilings'}")
