@@ -531,11 +531,12 @@ def _pct(value: Any, name: str, rows: list[int]) -> float:
 
 def _min_eligible(rate: float, target: float, alpha: float, limit: int,
                   alternative: Alternative = "greater") -> float:
-    """Smallest n from which on (up to ``limit``) a rate ``rate`` (x = round(rate·n)) differs significantly
-    from ``target`` in its own direction by the exact binomial test with ``alternative`` at level alpha
-    (two-sided: the minimum-likelihood p-value of :func:`analysis.binomial.binom_test`). NaN when the rate
-    equals the target, when it lies on the side a one-sided test does not look at (rate ≤ target for
-    ``'greater'``, rate ≥ target for ``'less'``), or when ``limit`` is not enough."""
+    """Smallest n from which on (up to ``limit``) a rate ``rate`` differs significantly from ``target`` in its own
+    direction by the exact binomial test with ``alternative`` at level alpha (two-sided: the minimum-likelihood
+    p-value of :func:`analysis.binomial.binom_test`), whichever way rate·n is rounded to a count (its floor and
+    its ceiling both): at a tiny n, rounding alone would turn 13.9% into 0 of 2. NaN when the rate equals the
+    target, when it lies on the side a one-sided test does not look at (rate ≤ target for ``'greater'``,
+    rate ≥ target for ``'less'``), or when ``limit`` is not enough."""
     up = rate > target
     if rate == target or (alternative == "greater" and not up) or (alternative == "less" and up):
         return float("nan")
@@ -543,9 +544,10 @@ def _min_eligible(rate: float, target: float, alpha: float, limit: int,
     guess = z**2 * target * (1 - target) / (rate - target) ** 2
     hi = int(min(limit, max(200, 4 * guess + 200)))
     n = np.arange(1, hi + 1, dtype=float)
-    x = np.round(rate * n)
-    sig = binom_test(x, n, target, alternative=alternative) < alpha
-    sig &= (x > target * n) if up else (x < target * n)  # significant in the direction of the reported gap
+    sig = np.ones(n.size, dtype=bool)
+    for x in (np.floor(rate * n), np.ceil(rate * n)):
+        sig &= binom_test(x, n, target, alternative=alternative) < alpha
+        sig &= (x > target * n) if up else (x < target * n)  # significant in the direction of the reported gap
     if not sig[-1]:
         return float("nan")
     not_sig = np.flatnonzero(~sig)
@@ -572,8 +574,8 @@ def check_reported(
     the margin is given; with ``eligible``, the exact binomial p-value of the gap (``alternative``: the default
     ``'greater'`` asks whether the rate beats its target, ``'less'`` whether it falls short, ``'two-sided'``
     either, as in :func:`vs_target`); and ``min_eligible``: the smallest denominator from which on the reported
-    gap would be significant at ``alpha`` by that test (served = round(rate·n); NaN where the test cannot find
-    it, see :func:`_min_eligible`). No multiple-testing adjustment: each statement is judged on its own.
+    gap would be significant at ``alpha`` by that test (with served rounded either way from rate·n; NaN where
+    the test cannot find it, see :func:`_min_eligible`). No multiple-testing adjustment: each statement is judged on its own.
     ``statement`` says it plainly, including when no denominator was reported, in English or (``lang="zh"``)
     Chinese. ``bound`` (``"="``, ``">="``, ``">"`` per statement; default ``"="``): a rate printed only as a bound
     ("≥85%") that equals its target is at least the target, not equal to it: the statement says so.

@@ -3,6 +3,7 @@ intervals, multipletests, GLM) and hand computations. Synthetic data are seeded 
 
 from __future__ import annotations
 
+import math
 import unicodedata
 
 import matplotlib.pyplot as plt
@@ -206,13 +207,19 @@ def test_compare_units_and_periods(records):
 
 def test_check_reported_consistency_and_min_n():
     """Haikou-like statement 96.61 % vs a target of 95 % 'by 1.61 points': consistent. The minimum n is
-    checked by brute force with scipy.stats.binomtest at n and n − 1 (served = round(rate·n))."""
+    checked by brute force with scipy.stats.binomtest (served rounded either way, floor and ceiling of rate·n)."""
     res = coverage.check_reported("96.61", target="95", margin_pp="1.61")
     row = res.table.iloc[0]
     assert bool(row["consistent"]) is True
     n = int(row["min_eligible"])
-    assert stats.binomtest(round(0.9661 * n), n, 0.95, alternative="greater").pvalue < 0.05
-    assert stats.binomtest(round(0.9661 * (n - 1)), n - 1, 0.95, alternative="greater").pvalue >= 0.05
+    assert n == _brute_min_n(0.9661, 0.95, "greater")
+    assert all(stats.binomtest(x, n, 0.95, alternative="greater").pvalue < 0.05
+               for x in (math.floor(0.9661 * n), math.ceil(0.9661 * n)))
+    # a tiny sample cannot make a 13.92 % rate significant against 85 % by rounding it to 0 of 2 (two-sided):
+    # 1 of 2 (50 %) and 1 of 3 are not significant, 0 and 1 of 4 both are (hand computation with scipy)
+    tiny = coverage.check_reported(13.92, target=85, alternative="two-sided").table.iloc[0]
+    assert stats.binomtest(1, 3, 0.85).pvalue >= 0.05 and stats.binomtest(1, 4, 0.85).pvalue < 0.05
+    assert tiny["min_eligible"] == 4
     assert "No denominator was reported" in row["statement"]
 
     bad = coverage.check_reported(96.61, target=95, margin_pp=2.5).table.iloc[0]
@@ -261,14 +268,14 @@ def test_check_reported_vectorised_and_edge_cases():
 
 
 def _brute_min_n(rate, target, alternative, alpha=0.05, hi=2000):
-    """Smallest n from which on (up to hi) scipy.stats.binomtest finds round(rate·n) of n significantly different
-    from target in the direction of rate − target."""
+    """Smallest n from which on (up to hi) scipy.stats.binomtest finds both floor(rate·n) and ceil(rate·n) of n
+    significantly different from target in the direction of rate − target."""
     last = 0
     for n in range(1, hi + 1):
-        x = round(rate * n)
-        p = stats.binomtest(x, n, target, alternative=alternative).pvalue
-        if not (p < alpha and ((x > target * n) if rate > target else (x < target * n))):
-            last = n
+        for x in {math.floor(rate * n), math.ceil(rate * n)}:
+            p = stats.binomtest(x, n, target, alternative=alternative).pvalue
+            if not (p < alpha and ((x > target * n) if rate > target else (x < target * n))):
+                last = n
     return last + 1
 
 
