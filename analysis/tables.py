@@ -105,7 +105,6 @@ _PATTERNS_ZH: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), zh
     (r"^three_child_(\d{4})$", r"三孩 \1"),
     (r"^mainland (\S+) \+ (\d+) months$", r"内地{\1} + \2 个月"),
     (r"^census (\d{4}) \(age-0 proxy\)$", r"\1 年普查（0 岁人口性别比，代理指标）"),
-    (r"^census (\d{4}) \(resident population\)$", r"\1 年普查（常住人口）"),
     (r"^census (\d{4})$", r"\1 年普查"),
     (r"^report: (.*)$", r"报告：\1"),
     (r"^placebo (\d{4})$", r"安慰剂 \1 年"),

@@ -59,10 +59,17 @@ def test_rows_by_hand_with_wilson_interval():
     assert (row["lower"], row["upper"]) == pytest.approx((100 * lo / (1 - lo), 100 * hi / (1 - hi)))
     rates = t[t["indicator"] == "birth_rate_permille"]
     assert sorted(zip(rates["region_code"], rates["value"], strict=True)) == [("510703", 9.5), ("510704", 8.0)]
-    pop = t[(t["indicator"] == "total_population") & t["source"].str.startswith("census")]
+    pop = t[(t["indicator"] == "resident_population") & t["source"].str.startswith("census")]
     assert pop["lower"].isna().all() and len(pop) == 4
-    # residents, not the registered (户籍) population a report's 总人口 often is: the source and the method say so
-    assert pop["source"].str.endswith("(resident population)").all() and "户籍" in res.method
+    # residents (常住人口), not the registered (户籍) population a report's 总人口 often is: the census rows are
+    # resident_population and the reported 总人口 is listed right after them, under its own name
+    assert not (t["source"].str.startswith("census") & (t["indicator"] == "total_population")).any()
+    assert "户籍" in res.method and "compared with reported 常住人口" in res.method
+    ind = t.loc[t["region_code"] == "510703", "indicator"].tolist()
+    assert ind.index("total_population") == len(ind) - 1 and ind[-2] == "resident_population"
+    resident = compare_with_census(_indicators().assign(indicator_key=lambda d: d["indicator_key"].replace(
+        "total_population", "resident_population")), _census()).table
+    assert ((resident["indicator"] == "resident_population") & resident["source"].str.startswith("report")).sum() == 1
     assert res.params["reported_statements"] == 3 and "Wilson score 90%" in res.method
 
 

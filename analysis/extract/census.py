@@ -31,8 +31,9 @@ __all__ = ["INDICATORS", "CensusComparison", "compare_with_census"]
 #: Indicator keys (of the vocabulary) that the census can check, and the census column of each.
 INDICATORS: dict[str, str] = {
     "sex_ratio_at_birth": "age0_males/age0_females",
-    "total_population": "population",
     "birth_rate_permille": "birth_rate",
+    "resident_population": "population",
+    "total_population": "population",  # a report's 总人口: often the registered (户籍) population, shown beside it
 }
 _COLUMNS = ["region_code", "region", "indicator", "year", "source", "value", "lower", "upper"]
 _CENSUS_COLUMNS = ("census", "region_code", "population", "age0_males", "age0_females", "birth_rate")
@@ -112,8 +113,8 @@ def compare_with_census(
                   "source": f"census {int(r.census)} (age-0 proxy)", "value": r.srb, "lower": r.lower,
                   "upper": r.upper} for r in est.itertuples()]  # fmt: skip
     for r in census.itertuples():
-        rows.append({"region_code": r.region_code, "indicator": "total_population", "year": int(r.census),
-                     "source": f"census {int(r.census)} (resident population)", "value": float(r.population)})  # fmt: skip
+        rows.append({"region_code": r.region_code, "indicator": "resident_population", "year": int(r.census),
+                     "source": f"census {int(r.census)}", "value": float(r.population)})  # fmt: skip
         if pd.notna(r.birth_rate):
             rows.append({"region_code": r.region_code, "indicator": "birth_rate_permille", "year": int(r.census),
                          "source": f"census {int(r.census)}", "value": float(r.birth_rate)})  # fmt: skip
@@ -126,13 +127,15 @@ def compare_with_census(
     table["year"] = table["year"].astype("Int64")
     table[["lower", "upper"]] = table[["lower", "upper"]].astype(float)
     table.insert(1, "region", table["region_code"].map({c: regions.lookup(c).name_zh for c in wanted}))
-    table = table.sort_values(["indicator", "region_code", "year", "source"]).reset_index(drop=True)
+    order = {k: i for i, k in enumerate(INDICATORS)}  # 总人口 right after the census residents it is set beside
+    table = table.sort_values(["indicator", "region_code", "year", "source"], key=lambda s: s.map(order).fillna(
+        len(order)) if s.name == "indicator" else s).reset_index(drop=True)
     return CensusComparison(
         table=table,
         method=f"reported values beside the census; age-0 sex ratio with a Wilson score {100 * (1 - alpha):g}% "
         "interval on the census counts (a proxy for the SRB); the census population is the resident population "
-        "(常住人口), a report's 总人口 is often the registered (户籍) population, which differs where many people live "
-        "away from their hukou",
+        "(常住人口), compared with reported 常住人口; a report's 总人口 is listed after it but is often the registered "
+        "(户籍) population, which differs where many people live away from their hukou",
         params={"alpha": alpha, "reported_statements": len(reported), "regions": len(wanted),
                 "census_rows": len(census)},  # fmt: skip
     )
