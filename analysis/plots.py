@@ -48,7 +48,9 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.ft2font import FT2Font
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
+from matplotlib.lines import Line2D
 from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from analysis.outputs import atomic_path
 
@@ -938,7 +940,8 @@ def label_points(
     they can be, from the points: each label starts at its point and adjustText (I. Flyamer,
     https://github.com/Phlya/adjustText; the approach of R's ggrepel) pushes the labels apart inside the axes, with
     a thin leader line to a label that moved away from its point. ``avoid``: more artists to keep clear of (e.g.
-    the scatter of every unit: each of its points); the axes' legend is always avoided.
+    the scatter of every unit: each of its points); the axes' legend and its lines (reference lines, control
+    limits: followed along their length) are always avoided.
     Call it last, when the axes' scales and limits are final. Returns the texts, in the order of ``labels``."""
     xs, ys = (np.asarray(v, dtype=float).reshape(-1) for v in (x, y))
     names = [str(v) for v in labels]
@@ -955,8 +958,10 @@ def label_points(
 
 def _obstacles(ax: Axes, avoid: Any) -> list | None:
     """What labels must keep clear of, as boxes in data coordinates (the form adjustText takes for a mix of
-    artists): each point of a scatter, the window extent of any other artist, and the axes' legend."""
+    artists): each point of a scatter, small boxes along every line of the axes, the window extent of any other
+    artist, and the axes' legend."""
     artists = [] if avoid is None else list(avoid) if isinstance(avoid, list | tuple) else [avoid]
+    artists += [line for line in ax.lines if line.get_visible() and line not in artists]
     if ax.get_legend() is not None:
         artists.append(ax.get_legend())
     if not artists:
@@ -967,9 +972,22 @@ def _obstacles(ax: Axes, avoid: Any) -> list | None:
     for artist in artists:
         if isinstance(artist, PathCollection):
             boxes.extend(get_bboxes_pathcollection(artist, ax))
+        elif isinstance(artist, Line2D):
+            boxes.extend(Bbox.from_bounds(px - 1.5, py - 1.5, 3, 3).transformed(to_data)
+                         for px, py in _line_points(artist, ax))
         else:
             boxes.append(artist.get_window_extent(renderer).transformed(to_data))
     return boxes
+
+
+def _line_points(line: Line2D, ax: Axes) -> np.ndarray:
+    """Points every 6 display pixels along ``line`` inside the axes (display coordinates): a line is an obstacle
+    along its length, not as the box around all of it."""
+    xy = _along(line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float)))[::3]
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    frame = ax.get_window_extent()
+    inside = (xy[:, 0] >= frame.x0) & (xy[:, 0] <= frame.x1) & (xy[:, 1] >= frame.y0) & (xy[:, 1] <= frame.y1)
+    return xy[inside]
 
 
 def legend_on_top(ax: Axes, *, fontsize: float = 8, margin: float = 0.04, outside: bool = False) -> Any:

@@ -690,3 +690,32 @@ def test_policy_labels_in_sentence_case_unboxed_and_wrapped_when_long():
     plots.policy_lines(ax, [2016], ["universal two-child 2016"])
     assert ax.texts[0].get_text() == "Universal two-child 2016"
     plt.close(fig)
+
+
+def test_label_points_keeps_labels_off_lines():
+    """A point on a horizontal reference line with a control-limit curve just above (seeded synthetic): a label
+    placed at the point sits on the reference line; label_points moves it clear of both lines, which it follows
+    along their length (Tianhe's label sat on the 115.5 line of its funnel)."""
+    plots.set_theme("en")
+    fig, ax = plt.subplots(figsize=(4, 3))
+    x = np.linspace(0, 10, 50)
+    ref, = ax.plot([0, 10], [5, 5], color="k")
+    limit, = ax.plot(x, 5.6 + 0.02 * x, ls=":")
+    rng = np.random.default_rng(11)
+    pts = ax.scatter(rng.uniform(0, 10, 20), rng.uniform(0, 10, 20))
+    ax.set(xlim=(0, 10), ylim=(0, 10))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+
+    def on_a_line(text) -> bool:
+        box = text.get_window_extent(renderer)
+        drawn = [plots._along(line.get_transform().transform(line.get_xydata())) for line in (ref, limit)]
+        return any(box.contains(px, py) for xy in drawn for px, py in xy)
+
+    naive = ax.text(5, 5, "Tianhe District")
+    assert on_a_line(naive)
+    naive.remove()
+    (label,) = plots.label_points(ax, [5], [5], ["Tianhe District"], avoid=pts)
+    fig.canvas.draw()
+    assert not on_a_line(label)
+    plt.close(fig)

@@ -260,6 +260,9 @@ def test_display_names_english_where_known():
     registry does not hold; a wrong language or a fallback of another length is an error."""
     assert regions.display_names(["000000", "440000", "440300"], "en") == ["China", "Guangdong", "深圳市"]
     assert regions.display_names(["440000", "440300"]) == ["广东省", "深圳市"]
+    # short Chinese names for crowded labels; English names are already short
+    assert regions.display_names(["650000", "150000", "440300"], short=True) == ["新疆", "内蒙古", "深圳"]
+    assert regions.display_names(["650000"], "en", short=True) == ["Xinjiang"]
     assert regions.display_names(["990000", "440000"], "en", fallback=["自定义", "x"]) == ["自定义", "Guangdong"]
     assert regions.display_names(["990000"], "en") == ["990000"]
     with pytest.raises(AnalysisError, match="lang"):

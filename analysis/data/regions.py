@@ -487,10 +487,12 @@ def names_of(code: str | int | Region) -> frozenset[str]:
     return _registry().names_of(lookup(code).code)
 
 
-def display_names(codes: Iterable[object], lang: str = "zh", *, fallback: Iterable[str] | None = None) -> list[str]:
+def display_names(codes: Iterable[object], lang: str = "zh", *, fallback: Iterable[str] | None = None,
+                  short: bool = False) -> list[str]:
     """Names to show for region ``codes`` (:meth:`Region.name`): Chinese, or with ``lang="en"`` the English name
-    where the registry has one (nation and provinces) and the Chinese name below. A code the registry does not
-    hold gets the ``fallback`` name at the same position (e.g. the table's own ``name_zh``), else the code."""
+    where the registry has one (nation and provinces) and the Chinese name below. ``short``: the short Chinese
+    name (新疆, not 新疆维吾尔自治区), for labels among many points. A code the registry does not hold gets the
+    ``fallback`` name at the same position (e.g. the table's own ``name_zh``), else the code."""
     if lang not in ("zh", "en"):
         raise AnalysisError(f"lang must be 'zh' or 'en', got {lang!r}")
     reg = _registry()
@@ -498,7 +500,11 @@ def display_names(codes: Iterable[object], lang: str = "zh", *, fallback: Iterab
     backup = list(fallback) if fallback is not None else codes
     if len(backup) != len(codes):
         raise AnalysisError(f"display_names: {len(codes)} codes but {len(backup)} fallback names")
-    return [reg.region(c).name(lang) if c in reg.table.index else str(b) for c, b in zip(codes, backup, strict=True)]
+    def name(c: str) -> str:
+        region = reg.region(c)
+        return region.short_zh if short and lang == "zh" else region.name(lang)
+
+    return [name(c) if c in reg.table.index else str(b) for c, b in zip(codes, backup, strict=True)]
 
 
 def parent(code: str | int | Region) -> Region | None:
