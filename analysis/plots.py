@@ -950,15 +950,21 @@ def label_points(
     size = fontsize if fontsize is not None else mpl.rcParams["xtick.labelsize"]
     texts = [ax.text(xi, yi, name, fontsize=size, color=color) for xi, yi, name in zip(xs, ys, names, strict=True)]
     if texts:
-        adjust_text(texts, ax=ax, objects=_obstacles(ax, avoid), iter_lim=REPEL_ITERATIONS, time_lim=None,
+        near = ax.transData.transform(np.column_stack([xs, ys]))
+        adjust_text(texts, ax=ax, objects=_obstacles(ax, avoid, near), iter_lim=REPEL_ITERATIONS, time_lim=None,
                     **_REPEL_FORCES,
                     arrowprops={"arrowstyle": "-", "color": "0.45", "lw": 0.5})  # fmt: skip
     return texts
 
 
-def _obstacles(ax: Axes, avoid: Any) -> list | None:
+#: How far (display pixels) from a labelled point the lines are obstacles: labels move less than this.
+_LINE_REACH = 100.0
+
+
+def _obstacles(ax: Axes, avoid: Any, near: np.ndarray) -> list | None:
     """What labels must keep clear of, as boxes in data coordinates (the form adjustText takes for a mix of
-    artists): each point of a scatter, small boxes along every line of the axes, the window extent of any other
+    artists): each point of a scatter, small boxes along every line of the axes within :data:`_LINE_REACH` of a
+    labelled point (``near``, display coordinates; farther boxes only cost time), the window extent of any other
     artist, and the axes' legend."""
     artists = [] if avoid is None else list(avoid) if isinstance(avoid, list | tuple) else [avoid]
     artists += [line for line in ax.lines if line.get_visible() and line not in artists]
@@ -973,17 +979,19 @@ def _obstacles(ax: Axes, avoid: Any) -> list | None:
         if isinstance(artist, PathCollection):
             boxes.extend(get_bboxes_pathcollection(artist, ax))
         elif isinstance(artist, Line2D):
-            boxes.extend(Bbox.from_bounds(px - 1.5, py - 1.5, 3, 3).transformed(to_data)
-                         for px, py in _line_points(artist, ax))
+            pts = _line_points(artist, ax)
+            close = np.hypot(*(pts[:, None, :] - near[None, :, :]).transpose(2, 0, 1)).min(axis=1) < _LINE_REACH
+            boxes.extend(Bbox.from_bounds(px - 3, py - 3, 6, 6).transformed(to_data) for px, py in pts[close])
         else:
             boxes.append(artist.get_window_extent(renderer).transformed(to_data))
     return boxes
 
 
 def _line_points(line: Line2D, ax: Axes) -> np.ndarray:
-    """Points every 6 display pixels along ``line`` inside the axes (display coordinates): a line is an obstacle
-    along its length, not as the box around all of it."""
-    xy = _along(line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float)))[::3]
+    """Points every 12 display pixels along ``line`` inside the axes (display coordinates): a line is an obstacle
+    along its length (6-px boxes at these points leave no gap a label fits through), not as the box around all of
+    it."""
+    xy = _along(line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float)))[::6]
     xy = xy[np.isfinite(xy).all(axis=1)]
     frame = ax.get_window_extent()
     inside = (xy[:, 0] >= frame.x0) & (xy[:, 0] <= frame.x1) & (xy[:, 1] >= frame.y0) & (xy[:, 1] <= frame.y1)
