@@ -203,7 +203,7 @@ class ITSResult(Result):
         legend: bool = True,
         without: Sequence[str] | None = None,
     ) -> Axes:
-        """Observed (points), fitted (line), counterfactual with its band, interruption lines labelled with
+        """Observed (points), fitted (line), counterfactual with the band of its mean, interruption lines labelled with
         their names, or with ``labels[name]`` (e.g. ``{"universal_2016": "全面两孩 2016"}``), at the top or the
         bottom, where they cover less of the data (:func:`analysis.plots.policy_lines`). ``without``: the
         interruptions the counterfactual leaves out (default all; see :meth:`counterfactual_for`), named in the
@@ -217,8 +217,7 @@ class ITSResult(Result):
         removed = list(self.terms) if without is None else list(without)
         names = ("、" if zh else " and ").join((labels or {}).get(n, n) for n in removed)
         name = f"反事实（无{names}）" if zh else f"Counterfactual without {names}"
-        ax.fill_between(x, cf["cf_lower"], cf["cf_upper"], color="0.8", alpha=0.7, lw=0,
-                        label=("反事实" if zh else "Counterfactual ") + plots.ci_label(self.params["alpha"], lang))
+        ax.fill_between(x, cf["cf_lower"], cf["cf_upper"], color="0.8", alpha=0.7, lw=0, label=_band_label(self, lang))
         ax.plot(x, cf["counterfactual"], ls="--", color="0.3", label=name)
         ax.plot(x, cf["fitted"], color="C0", label="拟合值" if zh else "Fitted")
         ax.plot(x, cf["observed"], "o", ms=3.5, color="C1", label="观测值" if zh else "Observed")
@@ -250,9 +249,15 @@ def plot_fits(
     first = next(iter(fits.values()))
     ax.plot([], [], color="0.3", label="拟合值" if zh else "Fitted")
     ax.plot([], [], color="0.3", ls="--", lw=0.8, label="反事实（无政策）" if zh else "Counterfactual (no policy)")
-    ax.fill_between([], [], [], color="0.3", alpha=0.15, lw=0,
-                    label=("反事实" if zh else "Counterfactual ") + plots.ci_label(first.params["alpha"], lang))
+    ax.fill_between([], [], [], color="0.3", alpha=0.15, lw=0, label=_band_label(first, lang))
     return _finish(ax, first, labels, True, lang)
+
+
+def _band_label(fit: ITSResult, lang: str) -> str:
+    """The band's legend entry: an interval for the mean (before the policies the fitted trend, after them the
+    counterfactual), not for single years, which may lie outside it."""
+    ci = plots.ci_label(fit.params["alpha"], lang)
+    return f"反事实均值的{ci}" if lang == "zh" else f"{ci} of the counterfactual mean"
 
 
 def _finish(ax: Axes, fit: ITSResult, labels: dict[str, str] | None, legend: bool, lang: str) -> Axes:

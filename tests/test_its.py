@@ -278,7 +278,7 @@ def test_summary_repr_and_plot(rng):
     assert [t.get_text().replace("\n", "") for t in ax.texts] == ["单独两孩 2014，2015 年起"]
     fig, ax = plt.subplots()
     its(df, outcome="births", date="year", interruptions={"u": 2016}, alpha=0.1).plot(ax=ax, lang="zh")
-    assert ax.get_legend_handles_labels()[1][0] == "反事实90%置信区间"  # the band's level, in either language
+    assert ax.get_legend_handles_labels()[1][0] == "反事实均值的90%置信区间"  # the band's level, in either language
     assert ax.get_legend() is not None
     fig, ax = plt.subplots()
     r.plot(ax=ax, legend=False)  # for a legend shared by panels
@@ -297,7 +297,7 @@ def test_plot_fits_draws_each_fit_with_its_band(rng):
     fig, ax = plt.subplots()
     assert plot_fits({"original": a, "revised": b}, ax=ax, labels={"u": "universal 2016"}) is ax
     texts = ax.get_legend_handles_labels()[1]
-    assert texts == ["original", "revised", "Fitted", "Counterfactual (no policy)", "Counterfactual 95% CI"]
+    assert texts == ["original", "revised", "Fitted", "Counterfactual (no policy)", "95% CI of the counterfactual mean"]
     bands = [c for c in ax.collections if len(c.get_paths()) and len(c.get_paths()[0].vertices)]
     assert len(bands) == 2
     top = bands[1].get_paths()[0].vertices[:, 1].max()
