@@ -97,7 +97,9 @@ def test_county_run(tmp_path):
     est = pd.read_csv(
         out / "age0_sex_ratio_vs_province_nation.csv", encoding="utf-8-sig", dtype={"region_code": str}
     )
-    assert set(est["region_code"]) == {"440106", "440000", "000000"}
+    assert set(est["region_code"]) == {"440106", "440100", "440000", "000000"}  # with its prefecture, 广州市
+    gz = est[(est["region_code"] == "440100") & (est["census"] == 2020)].iloc[0]
+    assert f"所在地级市广州市 {gz['srb']:.1f}（95% 置信区间 {gz['lower']:.1f}–{gz['upper']:.1f}）" in text
     me = est[(est["region_code"] == "440106") & (est["census"] == 2020)].iloc[0]
     assert me["lower"] < me["srb"] < me["upper"]
     assert f"{me['srb']:.1f}" in text
