@@ -14,6 +14,7 @@ the sex ratio at birth (infant mortality differences, under-registration of girl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -297,16 +298,22 @@ class SexRatioRelationResult(Result):
     dispersion: float
     caveat: str = CAVEAT_ECOLOGICAL
 
-    def plot(self, ax: Axes | None = None, *, lang: str = "zh", reference: float = 106) -> Axes:
+    def plot(self, ax: Axes | None = None, *, lang: str = "zh", reference: float = 106,
+             highlight: Sequence[str] | None = None, highlight_label: str | None = None) -> Axes:
         """Age-0 sex ratio (males per 100 females) against migrant share (%), point area ∝ age-0 population,
         with the fitted curve, its (1 − alpha) confidence band and a dotted ``reference`` line, all in the
-        legend."""
+        legend. ``highlight``: region codes of units drawn outlined (e.g. the run's own units within its province's
+        fit), named ``highlight_label`` in the legend."""
         ax = ax if ax is not None else plt.gca()
         zh = lang == "zh"
         d = self.data
         size = 4 + 40 * np.sqrt(d["age0"] / d["age0"].max())
         ax.scatter(100 * d["x_share"], d["sex_ratio"], s=size, alpha=0.35, color="C0", linewidth=0,
                    label="各单位（面积∝0岁人口）" if zh else "Units (area ∝ children aged 0)")  # fmt: skip
+        mine = d["region_code"].isin([] if highlight is None else [str(c) for c in highlight]).to_numpy()
+        if mine.any():
+            ax.scatter(100 * d.loc[mine, "x_share"], d.loc[mine, "sex_ratio"], s=size[mine] + 12, facecolor="none",
+                       edgecolor="C1", linewidth=1.2, zorder=3, label=highlight_label)
         grid = self.curve
         ax.plot(grid["share_pct"], grid["sex_ratio"], color="C3", lw=1.5,
                 label="拟二项 GLM 拟合" if zh else "Quasi-binomial GLM fit")  # fmt: skip

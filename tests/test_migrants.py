@@ -225,6 +225,14 @@ def test_sex_ratio_relation_matches_statsmodels(census):
         assert notes == [f"{len(out)} {'unit' if len(out) == 1 else 'units'} outside the y-range not shown ({out.min():.1f}–{out.max():.1f})"]
     else:
         assert notes == []
+    # the run's own units outlined and named in the legend; the others drawn as before
+    fig, ax = plt.subplots()
+    mine = res.data["region_code"].iloc[:3].tolist()
+    res.plot(ax=ax, lang="en", highlight=pd.Series(mine + ["999999"]), highlight_label="Shenzhen (3 units)")
+    ring = [c for c in ax.collections if c.get_label() == "Shenzhen (3 units)"]
+    assert len(ring) == 1 and len(ring[0].get_offsets()) == 3
+    assert np.allclose(ring[0].get_offsets()[:, 0], 100 * res.data["x_share"].iloc[:3])
+    assert "Shenzhen (3 units)" in [t.get_text() for t in ax.get_legend().get_texts()]
     plt.close("all")
     with pytest.raises(ModelSpecificationError):
         migrants.sex_ratio_relation(c, origin="abroad")
