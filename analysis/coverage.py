@@ -714,10 +714,11 @@ def describe_reported(result: ReportCheckResult, *, correction: Correction = "no
     found = t["min_eligible"].dropna()
     if len(found):
         lo, hi = int(found.min()), int(found.max())
-        span = tr(f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}", f"{lo:,}" if lo == hi else f"{lo:,} 至 {hi:,}")
-        text += tr(f" By the {test_en}, {len(found)} of these gaps would be "
-                   f"significant only with at least {span} eligible people",
-                   f"按{test_zh}，其中 {len(found)} 个差距只有在符合条件的人数至少为 {span} 时才会显著")
+        text += tr(f" By the {test_en}, {len(found)} of these gaps would be significant with a sample of at least "
+                   + (f"{lo:,} eligible people" if lo == hi else
+                      f"N eligible people, N from {lo:,} to {hi:,} depending on the rate"),
+                   f"按{test_zh}，其中 {len(found)} 个差距在符合条件的人数达到 "
+                   + (f"{lo:,} 时即会显著" if lo == hi else f"N 时即会显著（N 为 {lo:,} 至 {hi:,}，视比率而定）"))
     else:
         text += tr(f" By the {test_en}, no gap could be significant", f"按{test_zh}，没有一个差距可能显著")
     untested = t[t["min_eligible"].isna()]

@@ -304,11 +304,11 @@ def test_describe_reported():
     text = coverage.describe_reported(chk, correction="holm")
     lo, hi = int(chk.table["min_eligible"].min()), int(chk.table["min_eligible"].max())
     assert text.startswith("Compared with a target of 85%, 2 are above it and 1 below it.")
-    assert f"By the exact binomial test (two-sided, α = 0.05), 3 of these gaps would be significant only with at " \
-           f"least {lo:,} to {hi:,} eligible people (1 equals the target)." in text
+    assert (f"By the exact binomial test (two-sided, α = 0.05), 3 of these gaps would be significant with a sample of "
+            f"at least N eligible people, N from {lo:,} to {hi:,} depending on the rate (1 equals the target).") in text
     assert "Holm adjustment across rates" in text
     zh = coverage.describe_reported(chk, correction="holm", lang="zh")
-    assert f"按精确二项检验（双侧，α = 0.05），其中 3 个差距只有在符合条件的人数至少为 {lo:,} 至 {hi:,} 时才会显著" in zh
+    assert f"按精确二项检验（双侧，α = 0.05），其中 3 个差距在符合条件的人数达到 N 时即会显著（N 为 {lo:,} 至 {hi:,}，视比率而定）" in zh
     assert "Holm 多重检验校正" in zh
     assert "Holm" not in coverage.describe_reported(chk, correction="none")
     one = coverage.check_reported([100, 60], target=85, alternative="greater")

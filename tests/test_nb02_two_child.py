@@ -72,6 +72,13 @@ def test_nation_end_to_end(tmp_path, journal_width):
     assert (f"its level change is a rate ratio of {late['estimate']:.3f} (95% CI {late['lower']:.3f}–"
             f"{late['upper']:.3f}; p = {late['p_value']:.3f}): "
             "**a different conclusion") in _markdown(tmp_path)
+    # a robustness specification whose significance differs from the baseline's is named, not left in the table
+    rob = pd.read_csv(out / "robustness.csv", encoding="utf-8-sig").set_index("check")
+    common = rob.loc["common year 2016 (universal)"]
+    assert rob.loc["baseline", "p_value"] >= 0.05 > common["p_value"]
+    assert (f"The common year 2016 (universal) specification is significant ({common['estimate']:+.3f}, 95% CI "
+            f"{common['lower']:+.3f} to {common['upper']:+.3f}, p = {common['p_value']:.3f}), unlike the baseline") in (
+        _markdown(tmp_path))
     # a significantly falling trend after a relaxation is not called a policy effect
     assert "The yearly trend falls significantly after universal two-child 2016." in _markdown(tmp_path)
     # the headline says which vintage it uses, and effects whose significance the revision changes are named
