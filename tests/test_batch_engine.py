@@ -3,6 +3,7 @@ when a cell fails or times out, so a failed run still keeps what it produced."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -69,3 +70,26 @@ def test_failed_cell_written_once_with_the_error_banner(tmp_path, saves):
     assert saves == [str(out)]
     nb = nbformat.read(out, as_version=4)
     assert "papermill-error-cell-tag" in nb.cells[0].metadata.get("tags", [])
+
+
+def test_private_dirs_of_dead_processes_are_removed(tmp_path, monkeypatch):
+    """A batch killed with kill -9 leaves its socket folders; the next private_dir removes those whose process is
+    gone and keeps those of running processes and folders it did not name."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from analysis.batch.forkserver import private_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    for name in (f"cnfp-ipc-{dead}-abc", f"cnfp-ipc-{os.getpid()}-def", "cnfp-ipc-legacy", f"other-{dead}-x"):
+        (tmp_path / name).mkdir()
+    (tmp_path / f"cnfp-ipc-{dead}-abc" / "kernel-shell").write_text("")
+    made = private_dir("cnfp-ipc-")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert f"cnfp-ipc-{dead}-abc" not in left
+    assert {f"cnfp-ipc-{os.getpid()}-def", "cnfp-ipc-legacy", f"other-{dead}-x"} <= set(left)
+    assert os.path.dirname(made) == str(tmp_path) and os.path.basename(made).startswith(f"cnfp-ipc-{os.getpid()}-")
+    assert oct(os.stat(made).st_mode & 0o777) == "0o700"

@@ -397,6 +397,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def private_dir(prefix: str) -> str:
+    """A new private temporary folder (mode 0700) named ``<prefix><pid>-…`` after this process, once the folders of
+    earlier processes with that prefix that no longer run are removed: a batch stopped by ``kill -9`` cannot
+    clean up its socket folders, the next one does. Folders of running processes or other users stay."""
+    import tempfile
+
+    root = tempfile.gettempdir()
+    with os.scandir(root) as entries:
+        for entry in entries:
+            pid = entry.name[len(prefix):].split("-", 1)[0] if entry.name.startswith(prefix) else ""
+            if (pid.isdigit() and entry.is_dir(follow_symlinks=False) and entry.stat().st_uid == os.getuid()
+                    and not _alive(int(pid))):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -414,9 +430,7 @@ class ForkServer:
     """Start and own a fork-server process (one per batch; Dask workers start their own)."""
 
     def __init__(self, *, data: bool = True, modules: tuple[str, ...] | None = None) -> None:
-        import tempfile
-
-        self._dir = tempfile.mkdtemp(prefix=_SOCKET_DIR_PREFIX)
+        self._dir = private_dir(_SOCKET_DIR_PREFIX)
         self.socket_path = os.path.join(self._dir, "s")
         cmd = [sys.executable, "-m", "analysis.batch.forkserver", self.socket_path] + ([] if data else ["--no-data"])
         if modules is not None:

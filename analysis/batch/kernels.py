@@ -21,7 +21,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from traitlets import DottedObjectName, Type, default
 
-from analysis.batch.forkserver import _alive, _spawn, kernel_env
+from analysis.batch.forkserver import _alive, _spawn, kernel_env, private_dir
 
 
 class _ForkedKernel:
@@ -208,10 +208,9 @@ _IPC_DIR: list[str] = []
 def _ipc_dir() -> str:
     """This process's private folder (mode 0700) for kernel sockets, removed at exit."""
     if not _IPC_DIR:
-        import tempfile
         from multiprocessing.util import Finalize
 
-        _IPC_DIR.append(tempfile.mkdtemp(prefix="cnfp-ipc-"))
+        _IPC_DIR.append(private_dir("cnfp-ipc-"))  # also removes those of processes killed before they could
         # runs at interpreter exit and also when a process-pool worker ends (which skips atexit)
         Finalize(None, shutil.rmtree, args=(_IPC_DIR[0],), kwargs={"ignore_errors": True}, exitpriority=0)
     return _IPC_DIR[0]
