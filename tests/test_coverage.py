@@ -339,6 +339,13 @@ def test_unique_citations_and_published_scope():
     listed = coverage.unique_citations(coverage.published_rates()["citation"])
     dois = [c[c.index("doi:"):] for c in listed if "doi:" in c]
     assert len(dois) == len(set(dois)) and not any("see above" in c for c in listed)
+    # in Chinese the provenance notes are Chinese; English article titles stay as published, with the same sources
+    zh = coverage.unique_citations(coverage.published_rates()["citation"], lang="zh")
+    assert len(zh) == len(listed)
+    notes = ("as reported by", "stored page", "machine-translated", "as abstracted", "journal not identified")
+    assert not any(n in c for c in zh for n in notes) and any(n in c for c in listed for n in notes)
+    assert "青海省流动人口发展研究（省卫生计生委），新闻报道的机器翻译稿" in zh
+    assert sorted(c for c in zh if "doi:" in c) == sorted(c for c in listed if "doi:" in c)
     assert coverage.published_scope("nation").startswith("all bundled rates")
     assert coverage.published_scope("province") == "its own and national figures"
     assert coverage.published_scope("prefecture", lang="zh") == "本市、所在省及全国的数字"
