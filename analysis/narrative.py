@@ -13,7 +13,7 @@ from analysis.exceptions import ModelSpecificationError
 LANGS = ("zh", "en")
 
 #: Birth orders as Chinese text names them (一孩 … 五孩及以上, as NBS does), by the codes of the data.
-ORDER_ZH = {"all": "合计", "1": "一孩", "2": "二孩", "3": "三孩", "4": "四孩", "5+": "五孩及以上"}
+ORDER_ZH = {"all": "合计", "1": "一孩", "2": "二孩", "3": "三孩", "3+": "三孩及以上", "4": "四孩", "5+": "五孩及以上"}
 
 
 def in_language(lang: str) -> tuple[Callable[[str, str], str], Callable[[str, str], None]]:

@@ -153,6 +153,11 @@ def test_census_2010_by_order_srb_equals_jiang_2017(tables):
     jiang = jiang[(jiang["country"] == "China") & (jiang["year"] == 2010)].set_index("birth_order")["srb"]
     for order in ("all", "1", "2"):
         assert srb[order] == pytest.approx(jiang[order], abs=0.005)
+    # Jiang et al.'s "third child" is third and higher births: 158.41 is orders 3, 4, 5+ together, not order 3
+    higher = counts.loc[["3", "4", "5+"]].sum()
+    assert (higher["male"], higher["female"]) == (47_754, 30_145)
+    assert jiang["3+"] == pytest.approx(100 * 47_754 / 30_145, abs=0.005) and "3" not in jiang.index
+    assert srb["3"] == pytest.approx(161.56, abs=0.005)
 
 
 def test_region_codes_come_from_the_county_file():

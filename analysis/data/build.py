@@ -645,8 +645,12 @@ def build_srb_by_order(raw_dir: Path, tally: _Tally) -> pd.DataFrame:
     long = df.rename(columns=rename).melt(id_vars=["Entity", "Year"], value_vars=list(cols),
                                           var_name="birth_order", value_name="srb")
     n_na = int(long["srb"].isna().sum())
-    # China has no 4th+ order SRB in this dataset: those empty cells are not rows of the tidy table.
+    # China has no 4th+ order SRB in this dataset: those empty cells are not rows of the tidy table. Its "Third
+    # child" column holds third and higher births (the 2010 value, 158.41, is the census long form's orders 3, 4 and
+    # 5+ together, 47,754 boys / 30,145 girls; order 3 alone is 161.56): for China it is order "3+".
     long = long.dropna(subset=["srb"])
+    china_3 = (long["Entity"] == "China") & (long["birth_order"] == "3")
+    long.loc[china_3, "birth_order"] = "3+"
     source = {"China": "Jiang et al. (2017), J. Biosoc. Sci. 49(6):826-841, via Our World in Data",
               "South Korea": "National Statistical Office of Korea (KOSIS), via Our World in Data"}
     out = pd.DataFrame({"country": long["Entity"], "year": long["Year"].astype("int64"),

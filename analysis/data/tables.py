@@ -140,7 +140,7 @@ def _schemas() -> dict[str, pa.DataFrameSchema]:
         {
             "country": Column(str, Check.isin(["China", "South Korea"])),
             "year": Column(int, Check.in_range(1950, 2030)),
-            "birth_order": Column(str, Check.isin(["all", "1", "2", "3", "4+"])),
+            "birth_order": Column(str, Check.isin(["all", "1", "2", "3", "3+", "4+"])),
             "srb": Column(float, Check.in_range(80, 300)),
             "unit": Column(str, Check.eq("males per 100 females")),
             "source": Column(str),
