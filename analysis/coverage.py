@@ -301,7 +301,7 @@ def vs_target(
     method = (
         f"{'Wilson score' if interval == 'wilson' else 'exact Clopper–Pearson'} {100 * (1 - alpha):g}% interval; "
         f"exact binomial test ({alternative}) against the target; "
-        f"{_CORRECTION_NAMES.get(correction, correction)} adjustment across {narrative.count(len(table), 'unit')}"
+        f"{_CORRECTION_NAMES.get(correction, correction)} adjustment across {narrative.count(len(table), 'rate')}"
         + (f" within each {'/'.join([adjust_within] if isinstance(adjust_within, str) else adjust_within)}"
            if adjust_within is not None else "")
         + (f"; on Kish's effective sample size n / {design_effect:g} (design effect; Korn & Graubard 1998)"
@@ -672,8 +672,9 @@ def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr, alter
             parts.append(tr(f"The gap would not be significant even with {n_limit:,} eligible people.",
                             f"即使符合条件人数达 {n_limit:,}，差距也不显著。"))
         else:
-            parts.append(tr(f"It would be significant at α = {alpha:g} only with at least {int(min_n):,} eligible people.",
-                            f"只有符合条件的人数至少为 {int(min_n):,} 时，差距才在 α = {alpha:g} 水平上显著。"))
+            parts.append(tr(f"Any sample of {int(min_n):,} or more eligible people would make it significant at "
+                            f"α = {alpha:g}.",
+                            f"应服务人数达到 {int(min_n):,} 及以上时，该差距即在 α = {alpha:g} 水平上显著。"))
     elif r > t:  # alternative "less": only shortfalls are tested
         parts.append(tr(f"The rate exceeds the target ({t:g}%); the one-sided test for a shortfall cannot find "
                         "that significant.",

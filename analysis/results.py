@@ -65,8 +65,8 @@ class Result:
 
 
 def _number(x: float) -> str:
-    """A table cell: counts and large values whole with thousands separators ("393,737", not "3.937e+05"),
-    others to 4 significant digits ("0.2092", "5.412e-202")."""
-    if abs(x) >= 1e4 or (abs(x) >= 1000 and float(x).is_integer()):
+    """A table cell: values from 1,000 up whole with thousands separators ("393,737", "6,456", not "3.937e+05"
+    or "6456"), others to 4 significant digits ("0.2092", "5.412e-202")."""
+    if abs(x) >= 1000:
         return f"{x:,.0f}"
     return f"{x:.4g}"

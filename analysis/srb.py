@@ -208,11 +208,14 @@ class SRBEstimate(Result):
 
     TITLE = ("Sex ratio at birth", "出生性别比")
 
-    def implausible(self, below: float = 100.0) -> pd.DataFrame:
+    def implausible(self, below: float = 100.0, min_births: int = 30) -> pd.DataFrame:
         """Rows whose whole interval lies below ``below`` boys per 100 girls: fewer boys than girls beyond sampling
         error, which sex-selective practices cannot produce and which lies far from the biological level (about
-        105): a data or coding error in the source is the likelier cause. Such rows are reported, not analysed."""
-        return self.table[self.table["upper"] < below]
+        105): a data or coding error in the source is the likelier cause. Such rows are reported, not analysed.
+        Rows with fewer than ``min_births`` births are left out: among many small cells one such interval is
+        expected by chance (0 boys in 5 births has probability 0.485⁵ ≈ 3 %)."""
+        t = self.table
+        return t[(t["upper"] < below) & (t["males"] + t["females"] >= min_births)]
 
     def plot(
         self, ax: Axes | None = None, *, label: str | None = None, lang: str = "en", proxy: bool = False

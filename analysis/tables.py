@@ -51,7 +51,7 @@ COLUMNS_ZH: dict[str, str] = {
     "share_2010": "2010 年占比", "share_2020": "2020 年占比", "change_pp": "变化（百分点）",
     "share_other_province_2020": "2020 年跨省占比",
     # coverage
-    "rate_label": "比率", "indicator_en": "指标（英文）", "served_reconstructed": "服务人数系推算",
+    "rate_label": "比率说明", "indicator_en": "指标（英文）", "served_reconstructed": "服务人数系推算",
     "eligible": "应服务人数", "eligible_effective": "有效样本量", "served": "已服务人数", "rate": "比率",
     "target": "目标值", "gap_pp": "与目标差距（百分点）", "gap_lower_pp": "差距下限（百分点）",
     "gap_upper_pp": "差距上限（百分点）", "verdict": "结论", "citation": "文献", "bound": "界",
@@ -66,6 +66,9 @@ COLUMNS_ZH: dict[str, str] = {
 #: Columns of whole numbers that are labels, not amounts: shown without a thousands separator (2010, not 2,010).
 _WHOLE = frozenset({"year", "census", "start", "end", "first_affected", "event_time", "rank", "periods", "df",
                     "df1", "df2", "boot_reps", "n_clusters"})
+
+#: Columns of p-values: shown as "<0.001" below 0.001, else to three decimals.
+_P_VALUES = frozenset({"p_value", "p_adjusted", "boot_p_value"})
 
 #: Chinese forms of category values, by exact value.
 VALUES_ZH: dict[str, str] = {
@@ -199,11 +202,30 @@ class Shown:
     def _method_line(self) -> str:
         return f"{'方法：' if self.lang == 'zh' else 'Method: '}{self.method}" if self.method else ""
 
+    def _formatters(self) -> list:
+        """One formatter per column: p-values as a reader expects them ("<0.001", "0.042"), integers with thousands
+        separators (labels such as years were made text before), other numbers by :func:`_number`."""
+        import pandas as pd
+
+        out = []
+        for i, col in enumerate(self.frame.columns):
+            name = col[-1] if isinstance(col, tuple) else col
+            s = self.frame.iloc[:, i]
+            if name in _P_VALUES:
+                out.append(lambda v: "—" if pd.isna(v) else "<0.001" if v < 0.001 else f"{v:.3f}")
+            elif pd.api.types.is_integer_dtype(s) and not pd.api.types.is_bool_dtype(s):
+                out.append(lambda v: "—" if pd.isna(v) else f"{v:,}")
+            elif pd.api.types.is_float_dtype(s):
+                out.append(lambda v: "—" if pd.isna(v) else _number(v))
+            else:
+                out.append(lambda v: "—" if v is None or (isinstance(v, float) and v != v) else str(v))
+        return out
+
     def _repr_html_(self) -> str:
         head = f"<p><b>{html.escape(self.caption)}</b></p>"
         if self.method:
             head += f"<p><small>{html.escape(self._method_line())}</small></p>"
-        table = self.frame.to_html(index=False, max_rows=60, float_format=_number, na_rep="—")
+        table = self.frame.to_html(index=False, max_rows=60, formatters=self._formatters(), na_rep="—")
         return (f'<div class="cnfp-table" data-untranslated="{html.escape(",".join(self.untranslated))}">'
                 f"{head}{table}</div>")
 
@@ -211,7 +233,7 @@ class Shown:
         import pandas as pd
 
         with pd.option_context("display.max_rows", 60, "display.width", 120):
-            body = self.frame.to_string(index=False, float_format=_number, na_rep="—")
+            body = self.frame.to_string(index=False, formatters=self._formatters(), na_rep="—")
         return "\n".join(line for line in (self.caption, self._method_line(), body) if line)
 
 

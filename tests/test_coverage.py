@@ -235,7 +235,7 @@ def test_check_reported_statements_in_chinese():
     """The same checks, each sentence in Chinese with the same numbers (19: 0.85**19 < 0.05 ≤ 0.85**18)."""
     t = coverage.check_reported([100, 60, "96.61", 96.5], target=[85, 85, "95", None], margin_pp=[None, None, "2.5", None],
                                 lang="zh").table  # fmt: skip
-    assert t.loc[0, "statement"] == "未报告分母，无法判断显著性。只有符合条件的人数至少为 19 时，差距才在 α = 0.05 水平上显著。"
+    assert t.loc[0, "statement"] == "未报告分母，无法判断显著性。应服务人数达到 19 及以上时，该差距即在 α = 0.05 水平上显著。"
     assert t.loc[1, "statement"] == "该比率未超过目标（85%）。"
     assert t.loc[2, "statement"].startswith("不一致：96.61% − 95% = 1.61 个百分点，但报告为 2.5 个百分点。")
     assert t.loc[3, "statement"] == "报告的比率 96.5% 没有目标或差距：无可检验。"

@@ -7,6 +7,7 @@ arithmetic (86.5 − 80 = 6.5; 88.2 − 85 = 3.2 ≠ 2.8).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -79,6 +80,7 @@ def test_margins_targets_and_check():
     checked = check_margins(table.reset_index()).set_index("indicator_key")
     # a ceiling has no margin to add up: its check is reported as such, not counted as "ok"
     assert checked.loc["out_of_policy_multichild_rate_pct", "status"] == "within ceiling"
+    assert np.isnan(checked.loc["out_of_policy_multichild_rate_pct", "tolerance"])  # no margin, no tolerance (was 0.505)
     assert checked.loc["birth_control_prevalence_rate_pct", "implied_margin"] == pytest.approx(3.2)
     assert checked.loc["birth_control_prevalence_rate_pct", "status"] == "mismatch"
     assert checked.loc["contraceptive_prevalence_rate_pct", "tolerance"] == pytest.approx(0.1)  # 0.05 + 0.05

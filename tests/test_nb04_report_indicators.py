@@ -43,6 +43,9 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     assert len(srb_census) == 6  # 3 regions x 2 censuses, each with an interval around the estimate
     assert ((srb_census["lower"] < srb_census["value"]) & (srb_census["value"] < srb_census["upper"])).all()
     assert (out_dir / "reported_srb_vs_census.png").exists()
+    # a reported 总人口 is not the census's residents: the text says so (not only the English method line)
+    assert (comparison["indicator"] == "total_population").any()
+    assert "a report's 总人口 is listed after it under its own name, as it is often the registered (户籍)" in md
     assert journal_width(out_dir) == 1
 
 

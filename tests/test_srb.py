@@ -584,3 +584,7 @@ def test_implausibly_low_srb_is_flagged():
     hi = stats.binomtest(57, 178).proportion_ci(method="wilson").high
     assert flagged["upper"].iloc[0] == pytest.approx(100 * hi / (1 - hi), rel=1e-9) and hi < 0.5
     assert e.implausible(below=40)["u"].tolist() == []
+    # a small cell is not evidence of a defect: 0 boys / 5 girls (Wilson upper end < 100) is expected by chance
+    small = srb.estimate(pd.DataFrame({"u": ["c"], "males": [0], "females": [5]}), by="u")
+    assert small.table["upper"].iloc[0] < 100 and small.implausible().empty
+    assert small.implausible(min_births=5)["u"].tolist() == ["c"]

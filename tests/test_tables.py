@@ -52,6 +52,11 @@ def test_translated_headers_values_and_numbers():
     # years plain, missing values as a dash (also in nullable integer columns), counts with separators
     assert "<td>2010</td>" in page and "2,010" not in page and "&lt;NA&gt;" not in page and "<td>—</td>" in page
     assert "<td>393,737</td>" in page and "<b>效应</b>" in page
+    # p-values as a reader expects them, not "1e-09"; whole-number columns with separators, like the floats
+    assert "<td>&lt;0.001</td>" in page and "<td>0.040</td>" in page and "e-09" not in page
+    counts = tables.shown(pd.DataFrame({"population": [1_332_810_869], "served": [19_527], "rate": [6456.2]}), "en",
+                          ("Counts", "计数"))._repr_html_()
+    assert "<td>1,332,810,869</td>" in counts and "<td>19,527</td>" in counts and "<td>6,456</td>" in counts
     assert tables.shown(frame, "en", ("Effects", "效应")).caption == "Effects"
 
 

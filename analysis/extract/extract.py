@@ -493,7 +493,7 @@ def check_margins(table: pd.DataFrame) -> pd.DataFrame:
         mg = math.nan if pd.isna(mg) else float(mg)
         tol = _tolerance(decimals(v), decimals(mg) if not math.isnan(mg) else 0)
         implied.append(abs(v - t) if not math.isnan(t) else math.nan)
-        tols.append(tol)
+        tols.append(tol if not math.isnan(mg) else math.nan)  # no stated margin: nothing the tolerance applies to
         state = _margin_status(float(v), t, mg, tol)
         if state == "incomplete" and math.isnan(mg) and before in ("ok", "mismatch"):
             # a ceiling (控制在 T 以内) checked at extraction: value <= T
