@@ -371,10 +371,13 @@ class EventStudyResult(Result):
         x_scale: float = 1.0,
         highlight: str | None = None,
         highlight_label: str | None = None,
+        per: float = 1.0,
+        per_text: str = "",
     ) -> Axes:
         """Each unit's change (:meth:`unit_changes`) against its intensity × ``x_scale``, with the OLS line
         and its (1 − alpha) confidence band for the mean (statsmodels ``OLS.get_prediction``); the legend
-        gives the slope (per unit of the x axis) and its p-value. ``highlight``: a unit to mark, named
+        gives the slope per ``per`` units of the x axis, named ``per_text`` (e.g. 10 and "‰ per 10 pp", the unit
+        of the event study's estimate), and its p-value. ``highlight``: a unit to mark, named
         ``highlight_label``. Units lacking either period are not drawn (:meth:`unit_changes` lists them)."""
         import matplotlib.pyplot as plt
         import statsmodels.api as sm
@@ -392,7 +395,8 @@ class EventStudyResult(Result):
             ax.fill_between(grid, band["mean_ci_lower"], band["mean_ci_upper"], color="C0", alpha=0.15, lw=0,
                             label=plots.ci_label(self.params["alpha"], lang))  # fmt: skip
             ax.plot(grid, band["mean"], color="C0", lw=1.2,
-                    label=f"OLS 拟合（斜率 {slope:.2f}，p = {p:.2g}）" if zh else f"OLS fit (slope {slope:.2f}, p = {p:.2g})")  # fmt: skip
+                    label=(f"OLS 拟合（斜率 {per * slope:+.2f}{per_text}，p = {p:.2g}）" if zh
+                           else f"OLS fit (slope {per * slope:+.2f}{per_text}, p = {p:.2g})"))  # fmt: skip
         ax.scatter(x, y, s=18, color="0.5", zorder=3)
         if highlight is not None:
             me = ch[ch[self.params["unit"]] == highlight]

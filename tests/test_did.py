@@ -143,7 +143,13 @@ def test_plot_unit_changes_line_and_band_by_hand(rng):
     line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("OLS fit"))
     gx, gy = line.get_data()
     np.testing.assert_allclose(gy, lr.intercept + lr.slope * gx, rtol=1e-10)
-    assert line.get_label() == f"OLS fit (slope {lr.slope:.2f}, p = {lr.pvalue:.2g})"
+    assert line.get_label() == f"OLS fit (slope {lr.slope:+.2f}, p = {lr.pvalue:.2g})"
+    # the slope in the event study's unit: per 10 points of the x axis, named
+    fig2, ax2 = plt.subplots()
+    r.plot_unit_changes(ax=ax2, lang="en", x_scale=10, per=10, per_text="‰ per 10 pp")
+    assert [ln.get_label() for ln in ax2.get_lines() if ln.get_label().startswith("OLS fit")] == [
+        f"OLS fit (slope {10 * lr.slope:+.2f}‰ per 10 pp, p = {lr.pvalue:.2g})"]
+    plt.close(fig2)
     n = len(x)
     s = np.sqrt(np.sum((y - lr.intercept - lr.slope * x) ** 2) / (n - 2))
     half = stats.t.ppf(0.975, n - 2) * s * np.sqrt(1 / n + (gx - x.mean()) ** 2 / np.sum((x - x.mean()) ** 2))

@@ -116,7 +116,7 @@ def test_design_effect_widens_the_survey_rates(tmp_path):
     # districts created since 2010 are named: their parents' 2010→2020 change may cover different territory
     sub = pd.read_csv(out_dir / "subunits_ranked.csv", dtype={"region_code": str})
     new = sub[sub["share_2020"].notna() & sub["share_2010"].isna()]
-    assert len(new) == 3 and f"3 units exist only in 2020 ({', '.join(new['name'])}): new units split off" in md
+    assert len(new) == 3 and f"3 units exist only in 2020 ({', '.join(new['name'])}): new or re-coded since 2010" in md
 
 
 def test_published_aggregates_in_chinese(tmp_path):
