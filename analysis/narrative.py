@@ -16,12 +16,17 @@ LANGS = ("zh", "en")
 ORDER_ZH = {"all": "合计", "1": "一孩", "2": "二孩", "3": "三孩", "3+": "三孩及以上", "4": "四孩", "5+": "五孩及以上"}
 
 
+def check_lang(lang: object) -> None:
+    """A ModelSpecificationError (a ValueError) unless ``lang`` is ``"zh"`` or ``"en"``."""
+    if lang not in LANGS:
+        raise ModelSpecificationError(f"lang must be 'zh' or 'en', got {lang!r}")
+
+
 def in_language(lang: str) -> tuple[Callable[[str, str], str], Callable[[str, str], None]]:
     """``(tr, say)`` for ``lang`` (``"zh"`` or ``"en"``; anything else is a ModelSpecificationError, a ValueError):
     ``tr(en, zh)`` returns
     the text in that language, ``say(en, zh)`` displays it as Markdown (IPython)."""
-    if lang not in LANGS:
-        raise ModelSpecificationError(f"lang must be 'zh' or 'en', got {lang!r}")
+    check_lang(lang)
 
     def tr(en: str, zh: str) -> str:
         return zh if lang == "zh" else en

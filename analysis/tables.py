@@ -14,10 +14,10 @@ import html
 import re
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from analysis.exceptions import ModelSpecificationError
-from analysis.narrative import LANGS
+from analysis.narrative import check_lang
 from analysis.results import Result, _number
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ def translated(frame: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, list[str]]
     values of any type show as "—"."""
     import pandas as pd
 
-    _check_lang(lang)
+    check_lang(lang)
     named = any(n is not None for n in frame.index.names)  # a named index is data (event_time); else row numbers
     frame = frame.reset_index(drop=not named)
     names = [str(c) for c in frame.columns]
@@ -240,7 +240,7 @@ class Shown:
 def shown(obj: Result | pd.DataFrame, lang: str, caption: tuple[str, str] | None = None) -> Shown:
     """The :class:`Shown` form of a result or a DataFrame in ``lang``; ``caption`` (en, zh) defaults to a result's
     ``TITLE`` and is required for a DataFrame."""
-    _check_lang(lang)
+    check_lang(lang)
     if isinstance(obj, Result):
         en, zh = caption or (obj.TITLE + ("",))[:2]
         method_text = getattr(obj, "method_text", None)
@@ -256,7 +256,7 @@ def shown(obj: Result | pd.DataFrame, lang: str, caption: tuple[str, str] | None
 
 def show_in(lang: str) -> Callable[..., None]:
     """``show(obj, caption=None)`` for ``lang``: displays :func:`shown` (IPython)."""
-    _check_lang(lang)
+    check_lang(lang)
 
     def show(obj: Result | pd.DataFrame, caption: tuple[str, str] | None = None) -> None:
         from IPython.display import display
@@ -265,7 +265,3 @@ def show_in(lang: str) -> Callable[..., None]:
 
     return show
 
-
-def _check_lang(lang: Any) -> None:
-    if lang not in LANGS:
-        raise ModelSpecificationError(f"lang must be 'zh' or 'en', got {lang!r}")
