@@ -307,9 +307,19 @@ def vs_target(
         + (f"; on Kish's effective sample size n / {design_effect:g} (design effect; Korn & Graubard 1998)"
            if design_effect != 1 else "; each n taken as a simple random sample (design effect 1)")
     )
+    within = "/".join([adjust_within] if isinstance(adjust_within, str) else adjust_within or [])
+    method_zh = (
+        f"{'Wilson 得分' if interval == 'wilson' else '精确 Clopper–Pearson'} {100 * (1 - alpha):g}% 置信区间；"
+        f"与目标值比较的精确二项检验（{_ALTERNATIVES_ZH[alternative]}）；"
+        + (f"在每个 {within} 内" if adjust_within is not None else "")
+        + (f"{len(table):,} 项比率未做多重检验校正" if correction == "none"
+           else f"对 {len(table):,} 项比率做 {_CORRECTION_NAMES_ZH.get(correction, correction)}")
+        + (f"；按 Kish 有效样本量 n / {design_effect:g} 计算（设计效应；Korn & Graubard 1998）"
+           if design_effect != 1 else "；每个 n 按简单随机样本处理（设计效应 1）")
+    )
     params = {"alpha": alpha, "alternative": alternative, "correction": correction, "interval": interval,
               "by": keys or None, "adjust_within": adjust_within, "design_effect": design_effect}
-    return VsTargetResult(table=table, method=method, params=params, alpha=alpha, correction=correction)
+    return VsTargetResult(table=table, method=method, method_zh=method_zh, params=params, alpha=alpha, correction=correction)
 
 
 _CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini–Hochberg", "fdr_bh": "Benjamini–Hochberg",
@@ -372,7 +382,9 @@ def funnel(
     levels = tuple(levels)
     method = (f"exact binomial funnel limits ({', '.join(_funnel.level_name(v) + '%' for v in levels)}), "
               f"Spiegelhalter 2005" + (f"; over-dispersion phi = {phi:.3g}" if phi > 1 else ""))
-    return FunnelResult(table=table, method=method, params={"target": tgt, "phi": phi}, target_p=tgt,
+    method_zh = (f"精确二项漏斗图控制限（{'、'.join(_funnel.level_name(v) + '%' for v in levels)}），"
+                 f"Spiegelhalter 2005" + (f"；过度离散 φ = {phi:.3g}" if phi > 1 else ""))
+    return FunnelResult(table=table, method=method, method_zh=method_zh, params={"target": tgt, "phi": phi}, target_p=tgt,
                         levels=levels, label=unit)
 
 
@@ -490,8 +502,10 @@ def compare(
     })
     method = (f"binomial GLM (logit) {formula}{' with Pearson-scaled SE (quasi-binomial)' if use_quasi else ''}; "
               f"Pearson chi-square homogeneity tests; dispersion {dispersion:.3g}")
+    method_zh = (f"二项广义线性模型（logit）{formula}{'，标准误按 Pearson 离散参数调整（拟二项）' if use_quasi else ''}；"
+                 f"Pearson 卡方同质性检验；离散参数 {dispersion:.3g}")
     params = {"alpha": alpha, "scale": scale, "units": n_units, "periods": n_periods}
-    return CompareResult(table=table, method=method, params=params, tests=pd.DataFrame(tests), dispersion=dispersion)
+    return CompareResult(table=table, method=method, method_zh=method_zh, params=params, tests=pd.DataFrame(tests), dispersion=dispersion)
 
 
 def _term_label(term: str) -> str:
@@ -631,7 +645,9 @@ def check_reported(
     table["eligible"] = table["eligible"].astype("Int64")
     method = (f"consistency within rounding of printed digits; exact binomial test ({alternative}) at "
               f"alpha={alpha:g}, each statement on its own; minimum eligible n by exhaustive exact search")
-    return ReportCheckResult(table=table, method=method,
+    method_zh = (f"按印刷位数的舍入判断是否一致；精确二项检验（{_ALTERNATIVES_ZH[alternative]}），"
+                 f"α = {alpha:g}，每条表述单独检验；最小应服务人数由穷举精确搜索得到")
+    return ReportCheckResult(table=table, method=method, method_zh=method_zh,
                              params={"alpha": alpha, "alternative": alternative, "n_limit": n_limit})
 
 

@@ -29,7 +29,9 @@ from scipy import stats
 
 from analysis import plots
 from analysis.exceptions import AnalysisWarning, DataValidationError, ModelSpecificationError
+from analysis.narrative import ORDER_ZH
 from analysis.results import Result
+from analysis.tables import value_zh
 
 BOOTSTRAP_WEIGHTS = ("rademacher", "webb")
 _WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
@@ -98,6 +100,7 @@ class BirthOrderShareResult(Result):
         a policy leaves room), at the top or the bottom, where they cover less of the data
         (:func:`analysis.plots.policy_lines`)."""
         import matplotlib.pyplot as plt
+        from matplotlib.container import ErrorbarContainer
         from matplotlib.ticker import MaxNLocator
 
         ax = ax if ax is not None else plt.gca()
@@ -105,9 +108,21 @@ class BirthOrderShareResult(Result):
         t = t.reindex(range(int(t.index.min()), int(t.index.max()) + 1))
         plots.ci_errorbar(ax, t.index, 100 * t["share"], 100 * t["lower"], 100 * t["upper"], marker="o-",
                           color="C0", label=plots.ci_label(self.params["alpha"], lang, of=plots.label("estimate", lang)))  # fmt: skip
+        if "survey" in t.columns and t["survey"].nunique() > 1:  # years of the less frequent survey(s) marked apart
+            usual = t["survey"].mode().iloc[0]
+            for name, rows in t[t["survey"].notna() & (t["survey"] != usual)].groupby("survey"):
+                shown = value_zh(name) if lang == "zh" else name
+                years = "、".join(map(str, rows.index)) if lang == "zh" else ", ".join(map(str, rows.index))
+                ax.plot(rows.index, 100 * rows["share"], "s", ms=8, mfc="white", mec="C0", mew=1.4, zorder=3,
+                        label=f"{shown}（{years}）" if lang == "zh" else f"{shown} ({years})")
+            ax.plot([], [], "o", color="C0", label=(f"其余年份：{value_zh(usual)}" if lang == "zh"
+                                                    else f"other years: {usual}"))
         if policies:
             plots.policy_lines(ax, list(policies), list(policies.values()), color="C3", side="left")
-        ax.legend(frameon=False, fontsize=8)  # after the policy labels, so that it avoids them
+        handles, labels = ax.get_legend_handles_labels()  # the estimate first (matplotlib puts lines first)
+        first = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], ErrorbarContainer))
+        # after the policy labels, so that it avoids them
+        ax.legend([handles[i] for i in first], [labels[i] for i in first], frameon=False, fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel(plots.label("year", lang))
         en, zh = _ORDER_NAMES[self.params["order"]]
@@ -138,12 +153,17 @@ def birth_order_share(data: pd.DataFrame, *, order: str = "2", alpha: float = 0.
                       "all_births": wide["all"].to_numpy(float)})  # fmt: skip
     t["share"] = t["births"] / t["all_births"]
     t["lower"], t["upper"] = proportion_confint(t["births"], t["all_births"], alpha=alpha, method="wilson")
+    if "survey" in data.columns:  # the 1% surveys (2005, 2015) have larger samples and another design than the 1‰
+        names = data.groupby("year")["survey"].agg(lambda v: " + ".join(sorted(set(v.dropna().astype(str)))))
+        t.insert(1, "survey", t["year"].map(names).to_numpy())
     years = t["year"].tolist()
     gaps = [y for y in range(min(years), max(years) + 1) if y not in years]
     return BirthOrderShareResult(
         table=t,
         method=f"share of order-{order} births in the sample surveys; Wilson {100 * (1 - alpha):g}% interval on "
                "the sample counts (design effect not included)",
+        method_zh=f"抽样调查中{ORDER_ZH.get(str(order), str(order))}出生所占比例；基于样本计数的 Wilson "
+                  f"{100 * (1 - alpha):g}% 置信区间（未计设计效应）",
         params={"order": order, "alpha": alpha, "missing_years": gaps},
     )
 
@@ -589,5 +609,9 @@ def event_study(
     method = (f"TWFE event study, continuous intensity (centred), unit & year FE, "
               f"{'WLS (' + weights + ')' if weights else 'OLS'}, CR1 SEs clustered by {unit} "
               f"(G={g}, t(G−1)){boot}")
-    return EventStudyResult(table=table, method=method, params=params, pooled=pd.DataFrame([pooled]),
+    boot_zh = (f"；野聚类自助法（{bootstrap_weights} 权重，{bootstrap} 次重复，种子 {seed}）" if bootstrap else "")
+    method_zh = (f"双向固定效应事件研究，连续处理强度（已中心化），单位与年份固定效应，"
+                 f"{'WLS（' + weights + '）' if weights else 'OLS'}，按 {unit} 聚类的 CR1 标准误"
+                 f"（G = {g}，t(G−1)）{boot_zh}")
+    return EventStudyResult(table=table, method=method, method_zh=method_zh, params=params, pooled=pd.DataFrame([pooled]),
                             pretrend=pretrend, panel=d.drop(columns=["_intensity", "_T"]), timing=timing)

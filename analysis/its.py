@@ -72,23 +72,6 @@ class ITSResult(Result):
         """interruption, term ('level'|'slope'), estimate, lower, upper, p_value, scale."""
         return self.table
 
-    def method_text(self, lang: str = "en") -> str:
-        """The method in a sentence, in English (``method``) or Chinese: model, link, offset, harmonics, standard
-        errors and the distribution of tests and intervals."""
-        if lang != "zh":
-            return self.method
-        p = self.params
-        parts = [f"{'对数' if p['family'] != 'gaussian' else '恒等'}连接"]
-        if p["offset"]:
-            parts.append(f"偏移量 log({p['offset']})")
-        if p["seasonality"]:
-            parts.append(f"{p['seasonality']} 对季节谐波")
-        se = (f"Newey–West HAC 标准误（最大滞后 {p['hac_maxlags']}）" if p["hac_maxlags"] is not None
-              else "模型标准误" + ("（按 Pearson 离散参数调整）" if p["family"] == "quasipoisson" else ""))
-        dist = (f"t 检验与区间（残差自由度 {self.model.df_resid:g}）" if self.model.use_t else "z 检验与区间")
-        return (f"分段回归中断时间序列，{FAMILY_NAMES_ZH[p['family']]}广义线性模型（{'，'.join(parts)}），{se}，{dist}；"
-                "Lopez Bernal 等 2017")
-
     def _cf_design(self, without: Sequence[str] | None) -> pd.DataFrame:
         names = list(self.terms) if without is None else list(without)
         unknown = [n for n in names if n not in self.terms]
@@ -191,6 +174,7 @@ class ITSResult(Result):
         return ExcessResult(
             table=table,
             method=f"{self.method}; excess = observed − counterfactual, CI from {n_sim} coefficient draws",
+            method_zh=f"{self.method_zh}；超额 = 观测值 − 反事实值，置信区间由 {n_sim} 次系数抽样得到",
             params={"start": start, "end": end, "alpha": alpha, "n_sim": n_sim, "seed": seed},
         )
 
@@ -492,13 +476,20 @@ def its(
               f"{', offset log(' + offset + ')' if offset else ''}"
               f"{', ' + count(seasonality, 'harmonic pair') if seasonality else ''}), {se_note}; "
               f"Lopez Bernal et al. 2017")
+    parts_zh = [f"{'对数' if log_link else '恒等'}连接"] + ([f"偏移量 log({offset})"] if offset else []) + (
+        [f"{seasonality} 对季节谐波"] if seasonality else [])
+    se_zh = (f"Newey–West HAC 标准误（最大滞后 {hac_maxlags}）" if hac_maxlags is not None
+             else "模型标准误" + ("（按 Pearson 离散参数调整）" if family == "quasipoisson" else ""))
+    se_zh += f"，t 检验与区间（残差自由度 {model.df_resid:g}）" if use_t else "，z 检验与区间"
+    method_zh = (f"分段回归中断时间序列，{FAMILY_NAMES_ZH[family]}广义线性模型（{'，'.join(parts_zh)}），{se_zh}；"
+                 "Lopez Bernal 等 2017")
     params = {
         "outcome": outcome, "date": date, "interruptions": dict(interruptions), "family": family,
         "offset": offset, "seasonality": seasonality, "slope_change": slope_change, "lag": lag,
         "hac_maxlags": hac_maxlags, "alpha": alpha, "frequency": frequency, "first_affected": first_affected,
         "n_periods": len(y), "n_pre_periods": n_pre, "dispersion": float(model.scale),
     }
-    return ITSResult(table=effects, method=method, params=params, counterfactual=counterfactual,
+    return ITSResult(table=effects, method=method, method_zh=method_zh, params=params, counterfactual=counterfactual,
                      model=model, design=x, offset=off, terms=terms)
 
 

@@ -54,6 +54,8 @@ ORIGINS: dict[str, str] = {
     "other_county": "migrants_other_county",
     "other_province": "migrants_other_province",
 }
+#: Origins in Chinese ("all": every migrant).
+ORIGINS_ZH = {"all": "全部", "same_county": "本县", "other_county": "本省其他县", "other_province": "外省"}
 LEVELS = ("nation", "province", "prefecture", "county")
 #: Prefecture-level rows of the census tables that group counties without being a prefecture.
 _PLACEHOLDER_PREFECTURES = ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划")
@@ -230,8 +232,7 @@ class BurdenResult(Result):
         in English where the registry has English names, with ``lang="en"``)."""
         ax = ax if ax is not None else plt.gca()
         t = self.table
-        names = {"zh": {"same_county": "本县", "other_county": "本省其他县", "other_province": "外省",
-                        "ylabel": _SHARE_LABEL["zh"]},
+        names = {"zh": {**ORIGINS_ZH, "ylabel": _SHARE_LABEL["zh"]},
                  "en": {"same_county": "Same county", "other_county": "Other county, same province",
                         "other_province": "Other province", "ylabel": _SHARE_LABEL["en"]}}[lang]
         names_shown = regions.display_names(t["region_code"], lang, fallback=t["name_zh"])
@@ -278,7 +279,8 @@ def profile(region: str, data: pd.DataFrame | None = None) -> BurdenResult:
     cols = ["role", "census", "region_code", "name_zh", "level", "population", "migrants", *ORIGINS,
             "share", *[f"share_{k}" for k in ORIGINS], "other_province_of_migrants", "change_pp_since_2010"]
     return BurdenResult(table=table[cols], method="census counts; shares of resident population. "
-                        + CAVEAT_DEFINITIONS, params={"region": code}, region_code=code)
+                        + CAVEAT_DEFINITIONS, method_zh="普查计数；占常住人口的比例。" + CAVEATS_ZH[CAVEAT_DEFINITIONS],
+                        params={"region": code}, region_code=code)
 
 
 def _role_order(s: pd.Series) -> pd.Series:
@@ -401,9 +403,12 @@ def sex_ratio_relation(
               "n_units": len(d), "excluded": excluded, "dispersion": dispersion}
     method = (f"quasi-binomial GLM (logit) of age-0 boys on migrant share ({origin}), {level} units, census "
               f"{census}; Pearson dispersion {dispersion:.3g}. {CAVEAT_ECOLOGICAL}")
+    method_zh = (f"拟二项广义线性模型（logit）：0 岁男孩比例对人户分离人口比例（{ORIGINS_ZH.get(origin, origin)}），"
+                 f"{_UNIT_NAMES[level][1] if level in _UNIT_NAMES else level}，{census} 年普查；"
+                 f"Pearson 离散参数 {dispersion:.3g}。{CAVEATS_ZH[CAVEAT_ECOLOGICAL]}")
     d = d[["region_code", "name_zh", "province_code", "x_share", "age0_males", "age0_females", "age0",
            "sex_ratio"]].reset_index(drop=True)
-    return SexRatioRelationResult(table=table, method=method, params=params, data=d, curve=curve,
+    return SexRatioRelationResult(table=table, method=method, method_zh=method_zh, params=params, data=d, curve=curve,
                                    dispersion=dispersion)
 
 

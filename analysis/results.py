@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # imported where used: `python -m analysis batch` starts its 
 
 @dataclass(frozen=True, kw_only=True, repr=False)
 class Result:
-    """Base result: ``table`` (tidy DataFrame), ``method`` (named in every output), ``params``.
+    """Base result: ``table`` (tidy DataFrame), ``method`` (named in every output) in English and Chinese
+    (``method_zh``, shown in Chinese runs), ``params``.
 
     Keyword-only, so subclasses may add fields without defaults. Subclasses set ``TITLE`` (English, Chinese)
     and pass ``repr=False`` to ``@dataclass``, so that ``repr()`` and the notebook's text form are the summary,
@@ -27,12 +28,17 @@ class Result:
 
     table: pd.DataFrame
     method: str
+    method_zh: str
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
         """The ``TITLE`` in both languages, as the notebooks' headings: "Missing female births / 女婴缺失数"."""
         return " / ".join(t for t in self.TITLE if t)
+
+    def method_text(self, lang: str = "en") -> str:
+        """The method in ``lang`` ("en" or "zh")."""
+        return self.method_zh if lang == "zh" else self.method
 
     def summary(self) -> str:
         """Plain-text summary: title, method, parameters and the table."""

@@ -61,6 +61,11 @@ METHOD_NAMES = {
     "exact": "Clopper–Pearson interval on the male share (exact binomial test vs reference)",
     "log": "log-SRB interval, Var ln SRB = 1/M + 1/F (Wald test vs reference)",
 }
+METHOD_NAMES_ZH = {
+    "wilson": "男婴比例的 Wilson 得分区间（与参考值比较的得分检验）",
+    "exact": "男婴比例的 Clopper–Pearson 区间（与参考值比较的精确二项检验）",
+    "log": "出生性别比对数区间，Var ln SRB = 1/M + 1/F（与参考值比较的 Wald 检验）",
+}
 
 
 _BIRTHS = "whole numbers of births ≥ 0"
@@ -334,6 +339,7 @@ def estimate(
     return SRBEstimate(
         table=table,
         method=METHOD_NAMES[method],
+        method_zh=METHOD_NAMES_ZH[method],
         params={"reference": reference, "alpha": alpha, "by": by_cols, "units": "males per 100 females"},
     )
 
@@ -451,6 +457,7 @@ def _comparison(
     return SRBComparison(
         table=table.reset_index(drop=True),
         method="Woolf log odds-ratio interval and Wald test; difference by the delta method",
+        method_zh="Woolf 对数优势比区间与 Wald 检验；差值区间用 delta 方法",
         params={"alpha": alpha, "labels": tuple(labels), "ratio": f"SRB {labels[0]} / SRB {labels[1]}"},
     )
 
@@ -494,6 +501,7 @@ def change(
     return SRBComparison(
         table=result.table,
         method=result.method,
+        method_zh=result.method_zh,
         params={**result.params, "period": period, "first": first, "last": last},
     )
 
@@ -559,7 +567,8 @@ def heterogeneity(
         }
     )
     return Heterogeneity(
-        table=table, method="Pearson chi-square test of homogeneity (2 × K)", params={"alpha": alpha}
+        table=table, method="Pearson chi-square test of homogeneity (2 × K)",
+        method_zh="Pearson 卡方同质性检验（2 × K）", params={"alpha": alpha}
     )
 
 
@@ -715,6 +724,7 @@ def _trend_quasibinomial(data, *, year, males, females, alpha) -> Trend:
         table=table,
         fitted=fitted,
         method="quasi-binomial logistic regression on year (scale = Pearson chi²/df); APC = 100(e^β − 1), t CI",
+        method_zh="对年份的拟二项 logistic 回归（尺度 = Pearson χ²/df）；年度变化百分比 APC = 100(e^β − 1)，t 分布区间",
         params={"alpha": alpha, "joinpoints": []},
     )
 
@@ -911,6 +921,10 @@ def _trend_joinpoint(
             f"joinpoint regression of ln SRB (Kim et al. 2000), {count(k, 'joinpoint')} selected by sequential "
             f"permutation tests ({n_permutations} permutations, Bonferroni level {level:.4g})"
         ),
+        method_zh=(
+            f"出生性别比对数的连接点回归（Kim 等 2000），经逐步置换检验（{n_permutations} 次置换，"
+            f"Bonferroni 水平 {level:.4g}）选出 {k} 个连接点"
+        ),
         params={
             "alpha": alpha,
             "joinpoints": [float(t) for t in taus],
@@ -982,6 +996,7 @@ def missing_female_births(
     return MissingFemaleBirths(
         table=table,
         method="Chao et al. (2019): B_m / R_ref − B_f; Wilson interval of the male share given total births",
+        method_zh="Chao 等（2019）：B_m / R_ref − B_f；给定出生总数时男婴比例的 Wilson 区间",
         params={"reference": reference, "reference_units": "males per female (per 1)", "alpha": alpha},
     )
 
@@ -1094,6 +1109,7 @@ def funnel(
         data=plot_data,
         method="exact binomial funnel limits on the male share (Spiegelhalter 2005)"
         + (f", over-dispersion phi = {phi:.3g}" if phi > 1 else ""),
+        method_zh="男婴比例的精确二项漏斗图控制限（Spiegelhalter 2005）" + (f"，过度离散 φ = {phi:.3g}" if phi > 1 else ""),
         params={
             "target_srb": float(srb_from_share(target_p)),
             "target_share": float(target_p),
@@ -1234,6 +1250,7 @@ def shrink(
     return Shrinkage(
         table=table,
         method="empirical-Bayes beta-binomial shrinkage (posterior mean, equal-tailed credible interval)",
+        method_zh="经验贝叶斯 beta-二项收缩（后验均值，等尾可信区间）",
         params={
             "alpha": alpha,
             "prior_a": float(a),

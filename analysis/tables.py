@@ -38,7 +38,7 @@ COLUMNS_ZH: dict[str, str] = {
     "interruption": "中断点", "first_affected": "首个受影响期", "periods": "期数", "observed": "观测值",
     "counterfactual": "反事实值", "excess": "额外出生数", "excess_pct": "额外出生（%）",
     "without": "反事实中去掉的中断点", "counterfactual_model": "反事实模型", "vintage": "数据版本",
-    "area": "地区", "quantity": "数量", "value_million": "数值（百万）",
+    "area": "地区", "quantity": "数量", "value_million": "数值（百万）", "survey": "调查",
     # event study and robustness
     "event_time": "事件时间（年）", "boot_p_value": "自助法 p 值", "boot_lower": "自助法下限",
     "boot_upper": "自助法上限", "boot_reps": "自助法次数", "binned": "端点合并", "n_obs": "观测数",
@@ -54,7 +54,7 @@ COLUMNS_ZH: dict[str, str] = {
     "rate_label": "比率说明", "indicator_en": "指标（英文）", "served_reconstructed": "服务人数系推算",
     "eligible": "应服务人数", "eligible_effective": "有效样本量", "served": "已服务人数", "rate": "比率",
     "target": "目标值", "gap_pp": "与目标差距（百分点）", "gap_lower_pp": "差距下限（百分点）",
-    "gap_upper_pp": "差距上限（百分点）", "verdict": "结论", "citation": "文献", "bound": "界",
+    "gap_upper_pp": "差距上限（百分点）", "verdict": "结论", "citation": "文献", "bound": "报告形式",
     "rate_pct": "比率（%）", "target_pct": "目标（%）", "min_eligible": "所需最少应服务人数",
     "statement": "说明", "scope": "范围", "statistic": "统计量", "df": "自由度", "service": "服务项目",
     # report indicators
@@ -99,6 +99,8 @@ VALUES_ZH: dict[str, str] = {
     "computed": "计算", "computed here": "本文计算",
     "Pearson chi-square, units homogeneous": "Pearson 卡方检验：各单位同质", "F (quasi-binomial)": "F 检验（拟二项）",
     "likelihood ratio (binomial GLM)": "似然比检验（二项广义线性模型）", "all periods": "全部时期", "unit": "单位",
+    ">=": "≥（不低于）", "<=": "≤（不高于）",
+    "1‰ population change survey": "1‰ 人口变动抽样调查", "1% population sample survey": "1% 人口抽样调查",
 }
 
 #: Category values with a number or a name in them: (pattern, Chinese with \\1 … for the groups).
@@ -164,13 +166,16 @@ def translated(frame: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, list[str]]
     """``frame`` as shown in ``lang`` and the columns that have no Chinese label.
 
     Chinese: headers become two rows (Chinese label over the column name), category values and True/False are in
-    Chinese. In both, a named index becomes a column (an unnamed one is row numbers and is left out) and missing
+    Chinese, and English-only columns (``*_en``, such as ``indicator_en``) are left out: their Chinese form is in
+    another column (the exported CSV keeps them). In both, a named index becomes a column (an unnamed one is row numbers and is left out) and missing
     values of any type show as "—"."""
     import pandas as pd
 
     check_lang(lang)
     named = any(n is not None for n in frame.index.names)  # a named index is data (event_time); else row numbers
     frame = frame.reset_index(drop=not named)
+    if lang == "zh":
+        frame = frame.loc[:, [not str(c).endswith("_en") for c in frame.columns]]
     names = [str(c) for c in frame.columns]
     untranslated = [c for c in names if c not in COLUMNS_ZH]
     columns = []
@@ -243,8 +248,7 @@ def shown(obj: Result | pd.DataFrame, lang: str, caption: tuple[str, str] | None
     check_lang(lang)
     if isinstance(obj, Result):
         en, zh = caption or (obj.TITLE + ("",))[:2]
-        method_text = getattr(obj, "method_text", None)
-        method = method_text(lang) if callable(method_text) else obj.method
+        method = obj.method_text(lang)
         frame = obj.table
     else:
         if caption is None:

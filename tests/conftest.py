@@ -46,9 +46,9 @@ def journal_width():
     return check
 
 
-def shown_tables(notebook) -> list[tuple[str, str]]:
-    """(caption, untranslated columns) of every table an executed notebook showed with ``tables.show_in``; the
-    notebook tests require each column to have a Chinese label, in English runs as well."""
+def shown_tables(notebook) -> list[tuple[str, str, str]]:
+    """(caption, untranslated columns, method line) of every table an executed notebook showed with
+    ``tables.show_in``."""
     import html
     import json
     import re
@@ -59,6 +59,21 @@ def shown_tables(notebook) -> list[tuple[str, str]]:
     for cell in nb["cells"]:
         for out in cell.get("outputs", []):
             page = "".join(out.get("data", {}).get("text/html", ""))
-            for m in re.finditer(r'<div class="cnfp-table" data-untranslated="([^"]*)"><p><b>(.*?)</b>', page):
-                found.append((html.unescape(m.group(2)), html.unescape(m.group(1))))
+            for m in re.finditer(r'<div class="cnfp-table" data-untranslated="([^"]*)"><p><b>(.*?)</b></p>'
+                                 r'(?:<p><small>(.*?)</small></p>)?', page):
+                found.append(tuple(html.unescape(g or "") for g in (m.group(2), m.group(1), m.group(3))))
     return found
+
+
+def check_shown(notebook, lang: str = "zh") -> list[tuple[str, str, str]]:
+    """Assert that every table the executed notebook showed has a Chinese label on each column (in English runs
+    as well) and, in a Chinese run, a method line in Chinese (no three English words in a row: names such as
+    "Chao et al." or "Newey–West HAC" pass); returns :func:`shown_tables`."""
+    import re
+
+    shown = shown_tables(notebook)
+    assert not [t for t in shown if t[1]], shown
+    if lang == "zh":
+        english = [t[2] for t in shown if re.search(r"[A-Za-z]{2,}[ -][a-z]{2,}[ -][a-z]{2,}", t[2])]
+        assert not english, english
+    return shown

@@ -230,7 +230,13 @@ def test_birth_order_share_wilson_by_hand_and_published_2015_share():
     assert np.isnan(ys[list(ax.get_lines()[0].get_xdata()).index(2010)])
     assert "单独两孩 2014" in [t.get_text() for t in ax.texts]
     assert ax.get_ylabel() == "二孩占出生比例（%）"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["估计值（95%置信区间）"]
+    # the 1% surveys (larger samples, another design) are marked apart from the 1‰ surveys of the other years
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "估计值（95%置信区间）", "1% 人口抽样调查（2005、2015）", "其余年份：1‰ 人口变动抽样调查"]
+    squares = [ln for ln in ax.get_lines() if ln.get_marker() == "s"]
+    assert len(squares) == 1 and list(squares[0].get_xdata()) == [2005, 2015]
+    assert list(real.loc[[2005, 2014, 2015], "survey"]) == [
+        "1% population sample survey", "1‰ population change survey", "1% population sample survey"]
     plt.close(fig)
     fig, ax = plt.subplots()
     assert birth_order_share(toy).plot(ax=ax, lang="en").get_ylabel() == "Second births, % of births"

@@ -13,7 +13,7 @@ import json
 import nbformat
 import pandas as pd
 import pytest
-from conftest import shown_tables
+from conftest import check_shown
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR
@@ -34,7 +34,7 @@ def _run(tmp_path, **params):
         cwd=str(NOTEBOOKS_DIR),
         progress_bar=False,
     )
-    assert not [t for t in shown_tables(executed) if t[1]], shown_tables(executed)  # every column labelled in Chinese
+    check_shown(executed, params.get("lang", "zh"))
     nb = nbformat.read(executed, as_version=4)
     markdown = "\n".join(
         o["data"]["text/markdown"]

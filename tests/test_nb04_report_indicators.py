@@ -8,7 +8,7 @@ import json
 import nbformat
 import pandas as pd
 import papermill as pm
-from conftest import shown_tables
+from conftest import check_shown
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR, ROOT
 
@@ -27,7 +27,7 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
     assert set(indicators["region_code"]) == {"510700", "510703", "510704"}  # 绵阳市 and its districts only
     margins = pd.read_csv(out_dir / "margin_checks.csv", encoding="utf-8-sig")
     assert sorted(margins["status"]) == ["incomplete", "mismatch", "ok", "within ceiling"]
-    assert not [t for t in shown_tables(tmp_path / "run.ipynb") if t[1]]  # every column labelled in Chinese
+    check_shown(tmp_path / "run.ipynb", "en")
     nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
     md = "\n".join(o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code"
                    for o in c.get("outputs", []) if "text/markdown" in o.get("data", {}))
@@ -59,7 +59,7 @@ def test_region_without_reports_says_so_and_shows_no_empty_tables(tmp_path):
         parameters={"reports_path": str(reports), "region": "650000", "lang": "en", "output_dir": str(out_dir)},
         kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
     )
-    assert not [t for t in shown_tables(tmp_path / "run.ipynb") if t[1]]  # every column labelled in Chinese
+    check_shown(tmp_path / "run.ipynb", "en")
     nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     md = "\n".join(o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
@@ -71,3 +71,15 @@ def test_region_without_reports_says_so_and_shows_no_empty_tables(tmp_path):
     assert not any("Empty DataFrame" in o.get("data", {}).get("text/plain", "") for o in outputs)
     # the (empty) tables are still written, so that a batch's outputs have the same files for every region
     assert len(pd.read_csv(out_dir / "indicators.csv", encoding="utf-8-sig")) == 0
+
+
+def test_chinese_run_shows_methods_in_chinese(tmp_path):
+    out_dir = tmp_path / "out"
+    pm.execute_notebook(
+        str(NOTEBOOKS_DIR / "04_report_indicators.ipynb"), str(tmp_path / "run.ipynb"),
+        parameters={"reports_path": str(ROOT / "tests" / "fixtures" / "reports"), "region": "510700",
+                    "lang": "zh", "output_dir": str(out_dir), "report_year": None},
+        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
+    )
+    methods = [m for _, _, m in check_shown(tmp_path / "run.ipynb", "zh") if m]
+    assert methods and any("普查人口为常住人口" in m for m in methods), methods

@@ -59,7 +59,7 @@ def test_table_csv_with_bom_from_dataframe_and_result(tmp_path):
     assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" not in raw
     pd.testing.assert_frame_equal(pd.read_csv(path, encoding="utf-8-sig"), df, check_dtype=False)
 
-    result = _DemoResult(table=df.set_index("region_zh"), method="demo")
+    result = _DemoResult(table=df.set_index("region_zh"), method="demo", method_zh="示例")
     back = pd.read_csv(ex.table(result, "result.csv"), encoding="utf-8-sig")
     assert list(back.columns) == ["region_zh", "srb"]  # a named index is written
     filtered = pd.concat([df, df]).iloc[[3, 0]]  # row numbers left by a filter: not written

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import srb, tables
+from analysis import coverage, srb, tables
 from analysis.exceptions import ModelSpecificationError
 
 
@@ -79,9 +81,54 @@ def test_result_shown_with_its_title_and_method_in_the_language():
     mfb = srb.missing_female_births(1130, 1000)
     zh, en = tables.shown(mfb, "zh"), tables.shown(mfb, "en")
     assert zh.caption == "女婴缺失数" and en.caption == "Missing female births"
-    assert repr(zh).splitlines()[1] == f"方法：{mfb.method}" and repr(en).splitlines()[1] == f"Method: {mfb.method}"
+    assert repr(zh).splitlines()[1] == "方法：Chao 等（2019）：B_m / R_ref − B_f；给定出生总数时男婴比例的 Wilson 区间"
+    assert repr(en).splitlines()[1] == f"Method: {mfb.method}"
     assert "女婴缺失数" in zh._repr_html_() and ">missing<" in zh._repr_html_()
     with pytest.raises(ModelSpecificationError, match="needs a caption"):
         tables.shown(mfb.table, "zh")
     with pytest.raises(ModelSpecificationError, match="lang must be"):
         tables.show_in("fr")
+
+
+def _english_run(text: str) -> bool:
+    """Three English words in a row: an untranslated phrase (names such as "Chao et al." pass)."""
+    return re.search(r"[A-Za-z]{2,}[ -][a-z]{2,}[ -][a-z]{2,}", text) is not None
+
+
+def test_every_method_line_has_a_chinese_form_with_the_same_numbers(rng):
+    """Each result carries its method in Chinese; the numbers in it (levels, counts, dispersion) are those of the
+    English line."""
+    births = pd.DataFrame({"unit": list("abcdef"), "males": [5300, 520, 1190, 880, 2400, 610],
+                           "females": [4800, 500, 1000, 830, 2150, 560]})
+    years = pd.DataFrame({"year": range(2000, 2012), "males": rng.integers(5000, 5600, 12),
+                          "females": np.full(12, 4800)})
+    served = pd.DataFrame({"unit": list("abcdef") * 2, "period": [1] * 6 + [2] * 6, "area": list("xxxyyy") * 2,
+                           "served": rng.integers(60, 95, 12), "eligible": np.full(12, 100), "target": 0.8})
+    results = [
+        *(srb.estimate(births, by="unit", method=m) for m in ("wilson", "exact", "log")),
+        srb.compare(births.iloc[:3].reset_index(drop=True), births.iloc[3:].reset_index(drop=True)),
+        srb.heterogeneity(births, by="unit"),
+        srb.trend(years), srb.missing_female_births(1130, 1000), srb.funnel(births, label="unit"),
+        srb.shrink(births, by="unit"),
+        coverage.vs_target(served, by=["unit", "period", "area"], adjust_within="area", design_effect=2.0,
+                           interval="exact", alternative="two-sided", correction="bh"),
+        coverage.funnel(served, target=0.8, overdispersion="estimate"),
+        coverage.compare(served, scale="quasi"), coverage.check_reported(92.1, target=90, eligible=300),
+    ]
+    for r in results:
+        zh = r.method_text("zh")
+        assert r.method_text("en") == r.method and zh != r.method and not _english_run(zh), (type(r), zh)
+        assert sorted(re.findall(r"\d+(?:\.\d+)?", zh)) == sorted(re.findall(r"\d+(?:\.\d+)?", r.method)), (
+            r.method, zh)
+    vs = results[-4].method_text("zh")
+    assert vs.startswith("精确 Clopper–Pearson 95% 置信区间；与目标值比较的精确二项检验（双侧）；在每个 area 内对 12 项比率"
+                         "做 Benjamini–Hochberg 多重检验校正；按 Kish 有效样本量 n / 2 计算"), vs
+
+
+def test_english_only_columns_left_out_of_chinese_tables_only():
+    frame = pd.DataFrame({"indicator_key": ["x"], "indicator_en": ["health record"], "bound": [">="]})
+    zh, untranslated = tables.translated(frame, "zh")
+    assert list(zh.columns) == [("指标", "indicator_key"), ("报告形式", "bound")] and untranslated == []
+    assert zh.iloc[0, 1] == "≥（不低于）"
+    en, _ = tables.translated(frame, "en")
+    assert list(en.columns) == ["indicator_key", "indicator_en", "bound"] and en.iloc[0, 2] == ">="

@@ -500,6 +500,7 @@ def run_batch(
     return BatchResult(
         table=table,
         method="papermill per region in worker processes (warm forked kernels)" if warm else "papermill per region in worker processes",
+        method_zh="每个地区用 papermill 在工作进程中运行" + ("（预热的派生内核）" if warm else ""),
         params={"notebooks": [nb.name for nb in nbs], "regions": len(chosen), "executor": executor, "jobs": exe.jobs, "resume": resume},
         run_dir=run_dir,
         manifest=manifest_path,
