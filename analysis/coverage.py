@@ -351,6 +351,7 @@ class FunnelResult(Result):
             self.table, x="n", y="proportion", target_p=self.target_p, levels=self.levels, ax=ax,
             label=self.label, transform=lambda p: 100 * np.asarray(p, dtype=float),
             overdispersion=self.params.get("phi") if self.params.get("phi", 1.0) > 1 else None,
+            tau2=self.params.get("tau2") or None,
             xlabel=xlabel, ylabel=ylabel, lang=lang,
         )  # fmt: skip
 
@@ -363,7 +364,7 @@ def funnel(
     eligible: str = "eligible",
     unit: str | None = "unit",
     levels: Sequence[float] = _funnel.DEFAULT_LEVELS,
-    overdispersion: float | Literal["estimate"] | None = None,
+    overdispersion: float | Literal["estimate", "additive"] | None = None,
 ) -> FunnelResult:
     """Rates of many units against one common ``target`` (proportion) with exact binomial funnel limits.
 
@@ -378,13 +379,16 @@ def funnel(
         if unit not in data.columns:
             raise DataValidationError(f"unit column {unit!r} not in data (columns: {list(data.columns)})", path=path)
         table.insert(0, unit, data[unit].to_numpy())
-    phi = table.attrs.get("phi", 1.0)
+    phi, tau2 = table.attrs.get("phi", 1.0), table.attrs.get("tau2", 0.0)
     levels = tuple(levels)
     method = (f"exact binomial funnel limits ({', '.join(_funnel.level_name(v) + '%' for v in levels)}), "
-              f"Spiegelhalter 2005" + (f"; over-dispersion phi = {phi:.3g}" if phi > 1 else ""))
+              f"Spiegelhalter 2005" + (f"; over-dispersion phi = {phi:.3g}" if phi > 1 else "")
+              + (f"; additive random effects tau = {tau2 ** 0.5:.3g}" if tau2 > 0 else ""))
     method_zh = (f"精确二项漏斗图控制限（{'、'.join(_funnel.level_name(v) + '%' for v in levels)}），"
-                 f"Spiegelhalter 2005" + (f"；过度离散 φ = {phi:.3g}" if phi > 1 else ""))
-    return FunnelResult(table=table, method=method, method_zh=method_zh, params={"target": tgt, "phi": phi}, target_p=tgt,
+                 f"Spiegelhalter 2005" + (f"；过度离散 φ = {phi:.3g}" if phi > 1 else "")
+                 + (f"；加性随机效应 τ = {tau2 ** 0.5:.3g}" if tau2 > 0 else ""))
+    return FunnelResult(table=table, method=method, method_zh=method_zh, params={"target": tgt, "phi": phi, "tau2": tau2},
+                        target_p=tgt,
                         levels=levels, label=unit)
 
 

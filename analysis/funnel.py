@@ -3,8 +3,10 @@
 Shared by :mod:`analysis.srb` (share of boys among births) and :mod:`analysis.coverage` (service rates).
 Method: Spiegelhalter DJ (2005), "Funnel plots for comparing institutional performance",
 *Statistics in Medicine* 24:1185–1202 — exact binomial control limits with the interpolation of his
-Appendix A.1.1 (so the limits are smooth in *n*), and the multiplicative over-dispersion factor phi estimated
-from Winsorised z-scores (his section 6.1).
+Appendix A.1.1 (so the limits are smooth in *n*), the multiplicative over-dispersion factor phi estimated
+from Winsorised z-scores (his section 6.1), and additive random-effects limits with a between-unit variance tau²
+(his section 6.2), which suit units with large denominators better: multiplied limits still close in on the
+target as n grows, additive ones keep a width of about ±z·tau.
 
 All proportions are on the 0–1 scale; ``n`` is the denominator (births, eligible people).
 
@@ -28,7 +30,7 @@ from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.plots import label as label_text
 from analysis.plots import label_points, log_axis
 
-__all__ = ["level_name", "limits", "estimate_overdispersion", "classify", "plot_funnel"]
+__all__ = ["level_name", "limits", "estimate_overdispersion", "estimate_tau2", "classify", "plot_funnel"]
 
 DEFAULT_LEVELS: tuple[float, ...] = (0.95, 0.998)
 #: Units named on a funnel plot at most (the farthest outside; the tables list them all): more labels crowd it.
@@ -37,7 +39,7 @@ MAX_LABELS = 12
 WINSOR_SHARE = 0.10
 _N_EXPECTED = "denominators (counts) ≥ 1"
 
-Overdispersion = float | Literal["estimate"] | None
+Overdispersion = float | Literal["estimate", "additive"] | None
 
 
 def level_name(level: float) -> str:
@@ -97,6 +99,7 @@ def limits(
     levels: Sequence[float] = DEFAULT_LEVELS,
     overdispersion: Overdispersion = None,
     observed=None,
+    tau2: float | None = None,
 ) -> pd.DataFrame:
     """Funnel control limits (proportion scale) for denominators ``n`` around ``target_p``.
 
@@ -104,52 +107,70 @@ def limits(
     ``overdispersion=None`` gives exact binomial limits; a number phi > 0 gives
     ``target ± z·sqrt(phi·target(1−target)/n)`` (Spiegelhalter 2005, §6.1, clipped to 0–1); ``"estimate"``
     estimates phi from ``observed`` counts with :func:`estimate_overdispersion` and keeps the exact limits when
-    the estimate is ≤ 1 (no over-dispersion).
+    the estimate is ≤ 1 (no over-dispersion). ``"additive"`` estimates tau² from ``observed`` with
+    :func:`estimate_tau2` and gives ``target ± z·sqrt(target(1−target)/n + tau²)`` (§6.2; the exact limits when
+    tau² = 0); ``tau2`` gives that tau² directly. The frame's ``attrs`` hold ``phi`` (1 without) and ``tau2`` (0
+    without).
     """
     levels = _check_levels(levels)
     target_p = _check_target(target_p)
     n_arr = validate_counts(n, column="n", expected=_N_EXPECTED, minimum=1)
-    phi = _resolve_phi(overdispersion, observed, n_arr, target_p)
+    phi, tau2 = _resolve(overdispersion, observed, n_arr, target_p, tau2)
     out = {"n": n_arr.astype(np.int64), "target": np.full(n_arr.shape, target_p)}
     for level in levels:
         tail = (1 - level) / 2
         name = level_name(level)
-        if phi is None:
+        if phi is None and tau2 is None:
             out[f"lower_{name}"] = _exact_quantile(tail, n_arr, target_p)
             out[f"upper_{name}"] = _exact_quantile(1 - tail, n_arr, target_p)
         else:
-            half = stats.norm.ppf(1 - tail) * np.sqrt(phi * target_p * (1 - target_p) / n_arr)
+            var = (phi or 1.0) * target_p * (1 - target_p) / n_arr + (tau2 or 0.0)
+            half = stats.norm.ppf(1 - tail) * np.sqrt(var)
             out[f"lower_{name}"] = np.clip(target_p - half, 0.0, 1.0)
             out[f"upper_{name}"] = np.clip(target_p + half, 0.0, 1.0)
     df = pd.DataFrame(out)
     df.attrs["phi"] = 1.0 if phi is None else phi
+    df.attrs["tau2"] = 0.0 if tau2 is None else tau2
     return df
 
 
-def _resolve_phi(overdispersion: Overdispersion, observed, n: np.ndarray, target_p: float) -> float | None:
+def _resolve(overdispersion: Overdispersion, observed, n: np.ndarray, target_p: float,
+             tau2: float | None = None) -> tuple[float | None, float | None]:
+    """(phi, tau2) of the limits; None for each that does not widen them."""
+    if tau2 is not None:
+        if overdispersion is not None:
+            raise ModelSpecificationError("give either overdispersion or tau2, not both")
+        tau2 = float(tau2)
+        if not np.isfinite(tau2) or tau2 < 0:
+            raise ModelSpecificationError(f"tau2 must be a variance ≥ 0 (proportion scale), got {tau2!r}")
+        return None, tau2 if tau2 > 0 else None
     if overdispersion is None:
-        return None
+        return None, None
     if isinstance(overdispersion, str):
-        if overdispersion != "estimate":
+        if overdispersion not in ("estimate", "additive"):
             raise ModelSpecificationError(
-                f"overdispersion must be None, a positive number or 'estimate', got {overdispersion!r}"
+                f"overdispersion must be None, a positive number, 'estimate' or 'additive', got {overdispersion!r}"
             )
         if observed is None:
-            raise ModelSpecificationError("overdispersion='estimate' needs the observed counts (observed=...)")
+            raise ModelSpecificationError(f"overdispersion={overdispersion!r} needs the observed counts (observed=...)")
+        if overdispersion == "additive":
+            t2 = estimate_tau2(observed, n, target_p)
+            return None, t2 if t2 > 0 else None
         phi = estimate_overdispersion(observed, n, target_p)
-        return phi if phi > 1 else None
+        return (phi if phi > 1 else None), None
     phi = float(overdispersion)
     if not np.isfinite(phi) or phi <= 0:
         raise ModelSpecificationError(f"overdispersion phi must be a positive number, got {overdispersion!r}")
-    return phi
+    return phi, None
 
 
-def estimate_overdispersion(observed, n, target_p: float) -> float:
+def estimate_overdispersion(observed, n, target_p: float, *, winsor: float = WINSOR_SHARE) -> float:
     """Multiplicative over-dispersion phi from Winsorised z-scores (Spiegelhalter 2005, §6.1).
 
     ``observed`` are event counts (e.g. boys, people served) out of ``n``. z_i = (y_i − target)/sqrt(target(1 −
-    target)/n_i) with y_i = observed_i/n_i; the lowest and highest 10 % of z are Winsorised (set to the 10th and
-    90th percentiles); phi = mean of z². Under no over-dispersion I·phi ~ chi-square with I degrees of freedom.
+    target)/n_i) with y_i = observed_i/n_i; the lowest and highest ``winsor`` share of z (10 %) are Winsorised (set
+    to those percentiles; 0 leaves z as it is); phi = mean of z². Under no over-dispersion I·phi ~ chi-square with
+    I degrees of freedom.
     """
     target_p = _check_target(target_p)
     if not 0 < target_p < 1:
@@ -157,10 +178,24 @@ def estimate_overdispersion(observed, n, target_p: float) -> float:
     obs, n_arr = _observed_and_n(observed, n)
     if obs.size < 2:
         raise ModelSpecificationError("over-dispersion needs at least two units")
+    if not 0 <= winsor < 0.5:
+        raise ModelSpecificationError(f"winsor must be a share in [0, 0.5), got {winsor!r}")
     z = (obs / n_arr - target_p) / np.sqrt(target_p * (1 - target_p) / n_arr)
-    lo, hi = np.quantile(z, [WINSOR_SHARE, 1 - WINSOR_SHARE])
+    lo, hi = np.quantile(z, [winsor, 1 - winsor])
     zw = np.clip(z, lo, hi)
     return float(np.mean(zw**2))
+
+
+def estimate_tau2(observed, n, target_p: float, *, winsor: float = WINSOR_SHARE) -> float:
+    """Additive between-unit variance tau² (proportion scale, squared) for random-effects funnel limits
+    (Spiegelhalter 2005, §6.2): tau² = max(0, (I·phi − (I − 1)) / (Σw − Σw²/Σw)) with w_i = 1/s_i²,
+    s_i² = target(1 − target)/n_i and phi from :func:`estimate_overdispersion` (Winsorised z) — the
+    DerSimonian–Laird moment estimator with Q = Σz² taken around the target."""
+    phi = estimate_overdispersion(observed, n, target_p, winsor=winsor)
+    n_arr = validate_counts(n, column="n", expected=_N_EXPECTED, minimum=1)
+    w = n_arr / (target_p * (1 - target_p))
+    q, units = n_arr.size * phi, n_arr.size
+    return float(max(0.0, (q - (units - 1)) / (w.sum() - (w**2).sum() / w.sum())))
 
 
 def classify(
@@ -199,6 +234,7 @@ def plot_funnel(
     label: str | None = None,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
     overdispersion: Overdispersion = None,
+    tau2: float | None = None,
     xlabel: str | None = None,
     ylabel: str | None = None,
     lang: Literal["zh", "en"] | None = None,
@@ -211,8 +247,8 @@ def plot_funnel(
     100 females); ``label`` names a column used to name the units outside the widest limits — at most
     ``max_labels`` of them, those farthest from the target in standard errors (a note under the x-axis label then
     says how many of how many) — with labels that keep clear of each other and of the legend
-    (:func:`analysis.plots.label_points`); ``overdispersion`` as in :func:`limits` (the observed counts
-    are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`);
+    (:func:`analysis.plots.label_points`); ``overdispersion`` and ``tau2`` as in :func:`limits` (the observed
+    counts are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`);
     ``target_label`` — the target line's legend entry (default "target" and its value on the display scale).
     The y-axis spans the units and the target (with a margin) when the limits at the smallest denominator would
     make it more than twice as tall: the limits are then cut at the edge. Returns the Axes.
@@ -229,9 +265,9 @@ def plot_funnel(
     ax = ax if ax is not None else plt.gca()
 
     grid = np.unique(np.round(np.geomspace(max(1.0, n_pts.min() * 0.8), n_pts.max() * 1.2, 300)))
-    obs = np.round(n_pts * p_pts) if overdispersion == "estimate" else None
-    phi = _resolve_phi(overdispersion, obs, n_pts, _check_target(target_p))
-    lim = limits(grid, target_p, levels=levels, overdispersion=phi)
+    obs = np.round(n_pts * p_pts) if overdispersion in ("estimate", "additive") else None
+    phi, tau2 = _resolve(overdispersion, obs, n_pts, _check_target(target_p), tau2)
+    lim = limits(grid, target_p, levels=levels, overdispersion=phi, tau2=tau2)
     styles = ["--", ":", "-."]
     for i, level in enumerate(sorted(levels)):
         name = level_name(level)
@@ -254,12 +290,13 @@ def plot_funnel(
     ax.set_ylabel(ylabel if ylabel is not None else y)
     ax.legend(frameon=False, fontsize=8)  # before the labels, which keep clear of it
     if label and max_labels > 0:
-        outer = limits(n_pts, target_p, levels=[max(levels)], overdispersion=phi)
+        outer = limits(n_pts, target_p, levels=[max(levels)], overdispersion=phi, tau2=tau2)
         name = level_name(max(levels))
         outside = np.flatnonzero(
             (p_pts > outer[f"upper_{name}"].to_numpy()) | (p_pts < outer[f"lower_{name}"].to_numpy())
         )
-        z = np.abs(p_pts - target_p) * np.sqrt(n_pts)  # ∝ |z| of each unit: the same order whatever phi
+        # |z| of each unit against the limits drawn (phi does not change the order; tau² does)
+        z = np.abs(p_pts - target_p) / np.sqrt((phi or 1.0) * target_p * (1 - target_p) / n_pts + (tau2 or 0.0))
         keep = np.sort(outside[np.argsort(-z[outside], kind="stable")[:max_labels]])
         if len(outside) > len(keep):  # never silently: a note under the x-axis label says how many are named
             ax.annotate(f"Named: {len(keep)} of {len(outside)} beyond the {name}% limits (farthest)" if text.isascii()

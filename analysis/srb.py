@@ -1034,6 +1034,7 @@ class Funnel(Result):
             label=label,
             transform=srb_from_share,
             overdispersion=self.params["phi"] if self.params["phi"] > 1 else None,
+            tau2=self.params.get("tau2") or None,
             xlabel=(
                 ("Children aged 0" if lang == "en" else "0岁人口数") if proxy else plots.label("births", lang)
             ),
@@ -1055,13 +1056,15 @@ def funnel(
     label: str | None = None,
     target: float | None = None,
     levels: Sequence[float] = _funnel.DEFAULT_LEVELS,
-    overdispersion: float | Literal["estimate"] | None = None,
+    overdispersion: float | Literal["estimate", "additive"] | None = None,
 ) -> Funnel:
     """Funnel plot data: each unit's SRB against exact binomial limits for its number of births.
 
     Limits are computed on the male share p = SRB/(100 + SRB) by :func:`analysis.funnel.limits`
-    (Spiegelhalter 2005: exact binomial limits at 95 % and 99.8 % by default; ``overdispersion`` a factor phi
-    or ``"estimate"`` for his Winsorised-z estimate) and transformed back to males per 100 females.
+    (Spiegelhalter 2005: exact binomial limits at 95 % and 99.8 % by default; ``overdispersion`` a factor phi,
+    ``"estimate"`` for his Winsorised-z estimate of phi, or ``"additive"`` for random-effects limits with his
+    estimate of the between-unit variance tau² of the male share, params ``tau2``) and transformed back to males
+    per 100 females.
     ``target`` is an SRB per 100; None uses the pooled SRB of all units. Units with no births or NA counts
     are kept with position ``"no births"``.
     """
@@ -1081,8 +1084,9 @@ def funnel(
     phi = 1.0
     if overdispersion == "estimate":
         phi = float(_funnel.estimate_overdispersion(m[ok], n[ok], target_p))
-    elif overdispersion is not None:
+    elif overdispersion not in (None, "additive"):
         phi = float(overdispersion)
+    tau2 = float(cls.attrs["tau2"])
     table = data[cols].copy().reset_index(drop=True) if cols else pd.DataFrame(index=range(len(data)))
     table["males"] = pd.array(np.where(np.isfinite(m), m, np.nan), dtype="Int64")
     table["females"] = pd.array(np.where(np.isfinite(f), f, np.nan), dtype="Int64")
@@ -1108,14 +1112,17 @@ def funnel(
         table=table,
         data=plot_data,
         method="exact binomial funnel limits on the male share (Spiegelhalter 2005)"
-        + (f", over-dispersion phi = {phi:.3g}" if phi > 1 else ""),
-        method_zh="男婴比例的精确二项漏斗图控制限（Spiegelhalter 2005）" + (f"，过度离散 φ = {phi:.3g}" if phi > 1 else ""),
+        + (f", over-dispersion phi = {phi:.3g}" if phi > 1 else "")
+        + (f", additive random effects tau = {tau2 ** 0.5:.3g} (male share)" if tau2 > 0 else ""),
+        method_zh="男婴比例的精确二项漏斗图控制限（Spiegelhalter 2005）" + (f"，过度离散 φ = {phi:.3g}" if phi > 1 else "")
+        + (f"，加性随机效应 τ = {tau2 ** 0.5:.3g}（男婴比例）" if tau2 > 0 else ""),
         params={
             "target_srb": float(srb_from_share(target_p)),
             "target_share": float(target_p),
             "target_source": "pooled" if target is None else "given",
             "levels": tuple(levels),
             "phi": phi,
+            "tau2": tau2,
             "label": label,
         },
     )

@@ -86,6 +86,48 @@ def test_estimate_overdispersion_binomial_data_near_one(rng):
     assert np.allclose(lim["upper_95"], exact["upper_95"])
 
 
+def test_tau2_is_dersimonian_laird_around_the_pooled_target(rng):
+    """Without Winsorising and with the pooled proportion as target, Spiegelhalter's (2005, §6.2) additive tau² is
+    the DerSimonian–Laird estimate: statsmodels' ``combine_effects`` (method_re="dl") on the unit proportions
+    with the null variances target(1 − target)/n_i. Synthetic (seeded) over-dispersed units."""
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    n = rng.integers(2_000, 60_000, size=31)
+    obs = rng.binomial(n, np.clip(rng.normal(0.53, 0.01, size=31), 0, 1))
+    target = obs.sum() / n.sum()
+    dl = combine_effects(obs / n, np.full(31, target * (1 - target)) / n, method_re="dl")
+    assert funnel.estimate_tau2(obs, n, target, winsor=0) == pytest.approx(dl.tau2, rel=1e-9)
+    assert dl.tau2 > 0
+    # the default Winsorises the z-scores first (§6.1): by hand from the Winsorised phi
+    phi = funnel.estimate_overdispersion(obs, n, target)
+    w = n / (target * (1 - target))
+    by_hand = (31 * phi - 30) / (w.sum() - (w**2).sum() / w.sum())
+    assert funnel.estimate_tau2(obs, n, target) == pytest.approx(max(by_hand, 0.0))
+
+
+def test_additive_limits_keep_their_width_for_large_n():
+    """Limits target ± z·sqrt(target(1 − target)/n + tau²) (§6.2): for large n the half-width tends to z·tau,
+    where multiplicative limits keep closing in."""
+    lim = funnel.limits([100, 10**8], 0.5, levels=[0.95], tau2=0.01**2)
+    z = stats.norm.ppf(0.975)
+    assert lim.loc[0, "upper_95"] == pytest.approx(0.5 + z * np.sqrt(0.25 / 100 + 1e-4))
+    assert lim.loc[1, "upper_95"] - 0.5 == pytest.approx(z * 0.01, rel=1e-3)
+    assert lim.attrs == {"phi": 1.0, "tau2": 1e-4}
+    # tau² estimated from counts; 0 (no extra variation) keeps the exact limits
+    n = np.array([1000, 1000, 1000, 1000])
+    spread = funnel.classify([450, 500, 550, 600], n, 0.525, overdispersion="additive")
+    assert spread.attrs["tau2"] == pytest.approx(funnel.estimate_tau2([450, 500, 550, 600], n, 0.525))
+    assert spread.attrs["tau2"] > 0
+    flat = funnel.limits(n, 0.5, overdispersion="additive", observed=[500, 500, 500, 500])
+    assert flat.attrs["tau2"] == 0.0 and flat["upper_95"].equals(funnel.limits(n, 0.5)["upper_95"])
+    with pytest.raises(ModelSpecificationError, match="either"):
+        funnel.limits([100], 0.5, overdispersion=2.0, tau2=0.01)
+    with pytest.raises(ModelSpecificationError, match="tau2"):
+        funnel.limits([100], 0.5, tau2=-1.0)
+    with pytest.raises(ModelSpecificationError, match="observed"):
+        funnel.limits([100], 0.5, overdispersion="additive")
+
+
 def test_classify_positions():
     out = funnel.classify(observed=[80, 50, 20, 520], n=[100, 100, 100, 1000], target_p=0.5)
     assert out["position_95"].tolist() == ["above", "inside", "below", "inside"]

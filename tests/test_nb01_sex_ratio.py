@@ -58,7 +58,7 @@ def test_notebook_saved_clean_with_parameters_cell():
 
 
 def test_province_run(tmp_path, journal_width):
-    out, text = _run(tmp_path, region=44, lang="en", n_permutations=19)
+    out, text = _run(tmp_path, region=44, lang="en", n_permutations=19, overdispersion="additive")
     assert journal_width(out) == 3
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
     assert params["params"]["region"] == "440000"
@@ -82,6 +82,15 @@ def test_province_run(tmp_path, journal_width):
     gd = c[(c["region_code"] == "440000") & (c["census"] == 2020)].iloc[0]
     assert funnel["births"].sum() == gd["age0_males"] + gd["age0_females"]  # the province's own row
     assert "124 county-level units in 2020, including 2 prefecture-level cities without counties" in text
+    # overdispersion="additive": the county funnel's limits are the random-effects ones (Spiegelhalter 2005, §6.2)
+    from analysis import srb
+
+    additive = srb.funnel(funnel, label="name_zh", overdispersion="additive")
+    assert additive.params["tau2"] > 0
+    assert funnel["upper_99.8"].to_numpy() == pytest.approx(additive.table["upper_99.8"].to_numpy())
+    exact = srb.funnel(funnel, label="name_zh")
+    assert (funnel["upper_99.8"] - funnel["lower_99.8"]).min() > (exact.table["upper_99.8"]
+                                                                  - exact.table["lower_99.8"]).min()
     assert "Guangdong ranks 4th by SRB (1st = highest)" in text
     assert "Implausible" not in text
     assert "after empirical-Bayes shrinkage the highest is" in text and "credible interval" in text
@@ -141,7 +150,7 @@ def test_nation_run(tmp_path, journal_width):
     assert "112.3" in text and "joinpoint" in text
     # a stated change is the difference of the stated levels (unrounded −0.558 would print as −0.6)
     assert "order 1: 113.7 → 113.2 (change -0.5," in text
-    assert "below it: Beijing" in text and "I² = 97%" in text and "overdispersion=True" in text  # both sides
+    assert "below it: Beijing" in text and "I² = 97%" in text and "the `overdispersion` parameter draws them" in text  # both sides
     # with I² this high, the limits widened by the estimated dispersion: φ and the width said; here no province
     # lies outside them, which the text says without reading it as "no difference"
     from analysis import srb
@@ -155,6 +164,19 @@ def test_nation_run(tmp_path, journal_width):
         outside += int((widened.table["position_99.8"] != "inside").sum())
         assert outside < int((before["position_99.8"] != "inside").sum())
     assert outside == 0 and "no province lies outside them in either census" in text
+    # additive random-effects limits (§6.2): tau of the male share given in SRB points, and the provinces outside
+    taus, flagged = [], []
+    for census in (2010, 2020):
+        additive = srb.funnel(pd.read_csv(out / f"province_funnel_{census}.csv", encoding="utf-8-sig"), label="name",
+                              overdispersion="additive")
+        p = additive.params["target_share"]
+        taus.append(f"{100 * additive.params['tau2'] ** 0.5 / (1 - p) ** 2:.1f} SRB points in {census}")
+        t = additive.table
+        flagged += [f"{n}, {side} in {census}" for side in ("above", "below")
+                    for n in t.loc[t["position_99.8"] == side, "name"]]
+    assert f"a between-province standard deviation of {taus[0]} and {taus[1]})" in text
+    assert flagged == ["Tibet (Xizang), below in 2010"]
+    assert "), 1 province lies outside them: Tibet (Xizang), below in 2010." in text
     assert "which does not mean that provinces do not differ" in text
     for stem in ("national_trend_joinpoint", "national_srb_by_order", "province_funnel"):
         assert (out / f"{stem}.png").exists()

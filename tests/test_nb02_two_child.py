@@ -46,6 +46,11 @@ def test_nation_end_to_end(tmp_path, journal_width):
     assert journal_width(out) == 6
     assert "Pooled DiD" in _markdown(tmp_path) and "合并双重差分" not in _markdown(tmp_path)
     assert "- **universal two-child 2016**, level change from 2016:" in _markdown(tmp_path)
+    # the 2015 second-birth share is from the 1% survey, the years before from the 1‰ surveys: the text says so
+    share = pd.read_csv(out / "second_birth_share.csv", encoding="utf-8-sig").set_index("year")
+    assert share.loc[2015, "survey"] != share.loc[2014, "survey"]
+    assert ("The 2015 share comes from the 1% population sample survey, the earlier years' from the 1‰ population "
+            "change survey") in _markdown(tmp_path)
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
     assert json.dumps(params).count("000000") >= 1
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")
