@@ -251,7 +251,8 @@ def plot_funnel(
     counts are ``x * y``); ``lang`` — language of the legend (default: the theme's, see :func:`analysis.plots.label`);
     ``target_label`` — the target line's legend entry (default "target" and its value on the display scale).
     The y-axis spans the units and the target (with a margin) when the limits at the smallest denominator would
-    make it more than twice as tall: the limits are then cut at the edge. Returns the Axes.
+    make it more than twice as tall: the limits are then cut at the edge (the span covers the points of panels that
+    share the y axis as well). Returns the Axes.
     """
     text = label_text("control_limits", lang)
     limits_text = f"%{text}" if not text.isascii() else f"% {text}"  # "95%控制限", "95% control limits"
@@ -279,7 +280,9 @@ def plot_funnel(
         target_label = f"{label_text('target', lang)} {target_y:.4g}"
     ax.axhline(target_y, color="0.1", lw=1, label=target_label)
     points = ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)
-    shown = tf(p_pts)
+    shown = np.concatenate([tf(p_pts)] + [  # with a shared y axis (sharey=True), the other panels' points too
+        np.asarray(c.get_offsets())[:, 1] for sib in ax.get_shared_y_axes().get_siblings(ax) if sib is not ax
+        for c in sib.collections if len(c.get_offsets())])
     shown = shown[np.isfinite(shown)]
     lo, hi = min(shown.min(), target_y), max(shown.max(), target_y)
     span = (hi - lo) or abs(target_y) / 10 or 1.0

@@ -184,6 +184,13 @@ def test_plot_y_range_follows_the_units_not_the_widest_limits():
     fig, ax = plt.subplots()
     funnel.plot_funnel(wide, x="births", y="p", target_p=0.5, ax=ax)
     assert ax.get_ylim()[0] < 0.3 and ax.get_ylim()[1] > 0.7
+    # panels sharing the y axis: the second panel's cut keeps the first panel's points in view
+    fig, (left, right) = plt.subplots(1, 2, sharey=True)
+    funnel.plot_funnel(pd.DataFrame({"births": [5000, 8000], "p": [0.45, 0.60]}), x="births", y="p", target_p=0.52,
+                       ax=left)
+    funnel.plot_funnel(df, x="births", y="p", target_p=0.51, ax=right)
+    assert left.get_ylim() == right.get_ylim() == pytest.approx((0.45 - 0.15 * 0.15, 0.60 + 0.15 * 0.15))
+    plt.close("all")
 
 
 def test_plot_legend_follows_the_language():
