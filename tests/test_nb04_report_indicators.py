@@ -81,5 +81,11 @@ def test_chinese_run_shows_methods_in_chinese(tmp_path):
                     "lang": "zh", "output_dir": str(out_dir), "report_year": None},
         kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
     )
-    methods = [m for _, _, m in check_shown(tmp_path / "run.ipynb", "zh") if m]
+    shown = check_shown(tmp_path / "run.ipynb", "zh")
+    methods = [m for _, _, m in shown if m]
+    # character offsets of the quotes are in the CSV, not in the shown table (their 起/止 would read as dates)
+    assert "start" in pd.read_csv(tmp_path / "out" / "indicators.csv", encoding="utf-8-sig").columns
+    page = "".join(o.get("data", {}).get("text/html", "") for c in nbformat.read(tmp_path / "run.ipynb", as_version=4).cells
+                   for o in c.get("outputs", []))
+    assert "找到的指标陈述" in page and "<th>start</th>" not in page
     assert methods and any("普查人口为常住人口" in m for m in methods), methods
