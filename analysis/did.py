@@ -96,9 +96,8 @@ class BirthOrderShareResult(Result):
 
     def plot(self, ax: Axes | None = None, *, lang: str = "en", policies: Mapping[Any, str] | None = None) -> Axes:
         """Share (%) by year with its interval; the line is broken where a year is missing. ``policies`` maps
-        dates or years to labels, drawn as vertical lines labelled on their left (where a share that rises after
-        a policy leaves room), at the top or the bottom, where they cover less of the data
-        (:func:`analysis.plots.policy_lines`)."""
+        dates or years to labels, drawn as vertical lines labelled on the side and at the end (top or bottom) where
+        they cover less of the data (:func:`analysis.plots.policy_lines`)."""
         import matplotlib.pyplot as plt
         from matplotlib.container import ErrorbarContainer
         from matplotlib.ticker import MaxNLocator
@@ -118,7 +117,7 @@ class BirthOrderShareResult(Result):
             ax.plot([], [], "o", color="C0", label=(f"其余年份：{value_zh(usual)}" if lang == "zh"
                                                     else f"other years: {usual}"))
         if policies:
-            plots.policy_lines(ax, list(policies), list(policies.values()), color="C3", side="left")
+            plots.policy_lines(ax, list(policies), list(policies.values()), color="C3", side="auto")
         handles, labels = ax.get_legend_handles_labels()  # the estimate first (matplotlib puts lines first)
         first = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], ErrorbarContainer))
         # after the policy labels, so that it avoids them

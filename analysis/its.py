@@ -256,7 +256,7 @@ def _finish(ax: Axes, fit: ITSResult, labels: dict[str, str] | None, legend: boo
             text += f"，{shown} 年起" if lang == "zh" and fit.params["frequency"] == "annual" else (
                 f"，{shown} 起" if lang == "zh" else f", from {shown}")
         texts.append(text)
-    plots.policy_lines(ax, list(names.values()), texts, color="C3", side="left")
+    plots.policy_lines(ax, list(names.values()), texts, color="C3", side="auto")
     if fit.params["frequency"] == "annual":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(fit.params["date"])

@@ -1049,13 +1049,15 @@ def policy_lines(
     *,
     color: str = "0.35",
     linestyle: str = ":",
-    side: Literal["right", "left"] = "right",
+    side: Literal["right", "left", "auto"] = "right",
     where: Literal["top", "bottom", "auto"] = "auto",
     **kwargs: Any,
 ) -> Axes:
     """Vertical lines at policy dates, each labelled along the line on its ``side``, at the top or bottom of
     the axes: ``where="auto"`` takes the end where the label covers fewer of the points and lines already
-    drawn (the top on a tie), so call it after plotting the data. Labels start with a capital (figure text is
+    drawn (the top on a tie), so call it after plotting the data; ``side="auto"`` chooses the side the same way
+    (the right on a tie). A position that overlaps an earlier label of the same call is taken only when every
+    other one does too. Labels start with a capital (figure text is
     in sentence case: "universal two-child 2016" is drawn "Universal two-child 2016") and sit under the data
     with no box, so that a confidence band stays visible through them; a label longer than 60% of the axes'
     height is wrapped, after a comma where it can.
@@ -1063,8 +1065,8 @@ def policy_lines(
     ``dates`` may be dates (``"2016-01-01"``, datetime, Timestamp) or numbers. On a date axis dates
     are drawn as dates; on a numeric (year) axis they become decimal years (2016-01-01 → 2016.0).
     """
-    if side not in ("right", "left"):
-        raise ValueError(f"policy_lines: side must be 'right' or 'left', got {side!r}")
+    if side not in ("right", "left", "auto"):
+        raise ValueError(f"policy_lines: side must be 'right', 'left' or 'auto', got {side!r}")
     if where not in ("top", "bottom", "auto"):
         raise ValueError(f"policy_lines: where must be 'top', 'bottom' or 'auto', got {where!r}")
     import matplotlib.dates as mdates
@@ -1075,7 +1077,8 @@ def policy_lines(
         raise ValueError(f"policy_lines: {len(dates)} dates but {len(texts)} labels")
     converter = ax.xaxis.get_converter()
     date_axis = converter is not None and type(converter).__module__ == mdates.__name__
-    drawn = _drawn_points(ax) if where == "auto" and any(texts) else None
+    drawn = _drawn_points(ax) if "auto" in (where, side) and any(texts) else None
+    placed: list[Text] = []
     for value, text in zip(dates, texts, strict=True):
         ts = _to_timestamp(value)
         x = (mdates.date2num(ts) if date_axis else _decimal_year(value)) if ts is not None else float(value)
@@ -1084,24 +1087,33 @@ def policy_lines(
             continue
         text = text[:1].upper() + text[1:]
         candidates = []
-        for end in ("top", "bottom") if where == "auto" else (where,):
-            top = end == "top"
-            candidates.append(ax.annotate(
-                _wrapped(ax, text),
-                xy=(x, 1.0 if top else 0.0),
-                xycoords=ax.get_xaxis_transform(),
-                xytext=(2 if side == "right" else -2, -2 if top else 2),
-                textcoords="offset points",
-                rotation=90,
-                ha="left" if side == "right" else "right",
-                va="top" if top else "bottom",
-                fontsize=mpl.rcParams["xtick.labelsize"],
-                color=color,
-                zorder=1.5,  # above its line and a band, below the data: a label never hides a point
-            ))
-        if len(candidates) == 2:
-            top, bottom = (_count_inside(drawn, c) for c in candidates)
-            candidates[0 if bottom < top else 1].remove()
+        for this_side in ("right", "left") if side == "auto" else (side,):
+            for end in ("top", "bottom") if where == "auto" else (where,):
+                top = end == "top"
+                candidates.append(ax.annotate(
+                    _wrapped(ax, text),
+                    xy=(x, 1.0 if top else 0.0),
+                    xycoords=ax.get_xaxis_transform(),
+                    xytext=(2 if this_side == "right" else -2, -2 if top else 2),
+                    textcoords="offset points",
+                    rotation=90,
+                    ha="left" if this_side == "right" else "right",
+                    va="top" if top else "bottom",
+                    fontsize=mpl.rcParams["xtick.labelsize"],
+                    color=color,
+                    zorder=1.5,  # above its line and a band, below the data: a label never hides a point
+                ))
+        if len(candidates) > 1:
+            renderer = ax.figure.canvas.get_renderer()
+            boxes = [t.get_window_extent(renderer) for t in placed]
+            cost = [(any(c.get_window_extent(renderer).overlaps(b) for b in boxes), _count_inside(drawn, c))
+                    for c in candidates]
+            best = min(range(len(candidates)), key=lambda i: cost[i])  # the first of the cheapest on a tie
+            for i, c in enumerate(candidates):
+                if i != best:
+                    c.remove()
+            candidates = [candidates[best]]
+        placed.extend(candidates)
     return ax
 
 

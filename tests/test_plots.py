@@ -445,6 +445,19 @@ def test_policy_labels_go_where_the_data_leave_room():
     assert [t.get_va() for t in ax.texts] == ["top"]
     with pytest.raises(ValueError, match="where"):
         plots.policy_lines(ax, [2014], ["a"], where="middle")
+    # side="auto": the side with room; a second label never lands on the first while another place is free
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(years, np.where(years < 2010, 60.0, 30.0), "o-")  # high on the left of 2010, low on its right
+    ax.plot(years, np.where(years < 2010, 30.0, 30.0), "o")
+    plots.policy_lines(ax, [2010], ["universal two-child 2016"], side="auto")
+    assert len(ax.texts) == 1 and ax.texts[0].get_ha() == "left"  # drawn to the right of its line
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(years, np.full(len(years), 1.0), "o")
+    plots.policy_lines(ax, [2009, 2009.1], ["selective two-child 2014", "universal two-child 2016"], side="auto")
+    fig.canvas.draw()
+    first, second = (t.get_window_extent() for t in ax.texts)
+    assert not first.overlaps(second)
+    plt.close("all")
 
 
 def test_sample_figure_is_journal_sized(tmp_path):
