@@ -49,6 +49,7 @@ def test_nation_end_to_end(tmp_path, journal_width):
     # the 2015 second-birth share is from the 1% survey, the years before from the 1‰ surveys: the text says so
     share = pd.read_csv(out / "second_birth_share.csv", encoding="utf-8-sig").set_index("year")
     assert share.loc[2015, "survey"] != share.loc[2014, "survey"]
+    assert "Second births in the NBS sample surveys" in {t[0] for t in shown_tables(tmp_path / "run.ipynb")}
     assert ("The 2015 share comes from the 1% population sample survey, the earlier years' from the 1‰ population "
             "change survey") in _markdown(tmp_path)
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
