@@ -12,15 +12,20 @@ from conftest import check_shown
 
 from analysis.config import KERNEL_NAME, NOTEBOOKS_DIR, ROOT
 
+REPORTS = ROOT / "tests" / "fixtures" / "reports"
+
+
+def _run(tmp_path, **params):
+    """Run the notebook into tmp_path/run.ipynb with outputs in tmp_path/out; returns the output folder."""
+    out_dir = tmp_path / "out"
+    pm.execute_notebook(str(NOTEBOOKS_DIR / "04_report_indicators.ipynb"), str(tmp_path / "run.ipynb"),
+                        parameters={"reports_path": str(REPORTS), "output_dir": str(out_dir), **params},
+                        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False)
+    return out_dir
+
 
 def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
-    out_dir = tmp_path / "out"
-    pm.execute_notebook(
-        str(NOTEBOOKS_DIR / "04_report_indicators.ipynb"), str(tmp_path / "run.ipynb"),
-        parameters={"reports_path": str(ROOT / "tests" / "fixtures" / "reports"), "region": "510700",
-                    "lang": "en", "output_dir": str(out_dir), "report_year": None},
-        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
-    )
+    out_dir = _run(tmp_path, region="510700", lang="en", report_year=None)
     params = json.loads((out_dir / "parameters.json").read_text(encoding="utf-8"))
     assert params["params"]["region"] == "510700"
     indicators = pd.read_csv(out_dir / "indicators.csv", encoding="utf-8-sig", dtype={"region_code": str})
@@ -52,18 +57,12 @@ def test_notebook_04_runs_with_papermill(tmp_path, journal_width):
 def test_region_without_reports_says_so_and_shows_no_empty_tables(tmp_path):
     from analysis.extract import REPORT_SUFFIXES, extract_report
 
-    reports = ROOT / "tests" / "fixtures" / "reports"
-    out_dir = tmp_path / "out"
-    pm.execute_notebook(
-        str(NOTEBOOKS_DIR / "04_report_indicators.ipynb"), str(tmp_path / "run.ipynb"),
-        parameters={"reports_path": str(reports), "region": "650000", "lang": "en", "output_dir": str(out_dir)},
-        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
-    )
+    out_dir = _run(tmp_path, region="650000", lang="en")
     check_shown(tmp_path / "run.ipynb", "en")
     nb = nbformat.read(tmp_path / "run.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     md = "\n".join(o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {}))
-    read = pd.concat([extract_report(p) for p in sorted(reports.rglob("*")) if p.suffix.lower() in REPORT_SUFFIXES])
+    read = pd.concat([extract_report(p) for p in sorted(REPORTS.rglob("*")) if p.suffix.lower() in REPORT_SUFFIXES])
     assert (f"{len(read)} indicator statements found, **0** kept for Xinjiang (650000) and its sub-regions. "
             "**Nothing below applies**: the reports speak of " + ", ".join(sorted(read["region"].dropna().unique()))) in md
     assert "No statement to check." in md and "0 statement" not in md
@@ -74,17 +73,11 @@ def test_region_without_reports_says_so_and_shows_no_empty_tables(tmp_path):
 
 
 def test_chinese_run_shows_methods_in_chinese(tmp_path):
-    out_dir = tmp_path / "out"
-    pm.execute_notebook(
-        str(NOTEBOOKS_DIR / "04_report_indicators.ipynb"), str(tmp_path / "run.ipynb"),
-        parameters={"reports_path": str(ROOT / "tests" / "fixtures" / "reports"), "region": "510700",
-                    "lang": "zh", "output_dir": str(out_dir), "report_year": None},
-        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOKS_DIR), progress_bar=False,
-    )
+    out_dir = _run(tmp_path, region="510700", lang="zh", report_year=None)
     shown = check_shown(tmp_path / "run.ipynb", "zh")
     methods = [m for _, _, m in shown if m]
     # character offsets of the quotes are in the CSV, not in the shown table (their 起/止 would read as dates)
-    assert "start" in pd.read_csv(tmp_path / "out" / "indicators.csv", encoding="utf-8-sig").columns
+    assert "start" in pd.read_csv(out_dir / "indicators.csv", encoding="utf-8-sig").columns
     page = "".join(o.get("data", {}).get("text/html", "") for c in nbformat.read(tmp_path / "run.ipynb", as_version=4).cells
                    for o in c.get("outputs", []))
     assert "找到的指标陈述" in page and "<th>start</th>" not in page
