@@ -49,6 +49,7 @@ from analysis.exceptions import DataValidationError, ModelSpecificationError
 from analysis.plots import DOUBLE_COLUMN, ci_errorbar, ci_label, wrap_label
 from analysis.plots import label as label_text
 from analysis.results import Result
+from analysis.tables import CITATIONS_ZH
 
 #: Label keys (analysis.plots) of the verdicts in plots.
 _VERDICT_LABELS = {"above": "above_target", "below": "below_target", "not distinguishable": "not_distinguishable"}
@@ -701,8 +702,9 @@ def _statement(r, t, g, consistent, e, p_value, min_n, alpha, n_limit, tr, alter
                         f"该比率高于目标（{t:g}%）；检验是否低于目标的单侧检验不会判定其显著。"))
     elif r == t and bound != "=":
         parts.append(tr(f"The rate is reported only as {'at least' if bound == '>=' else 'above'} the target "
-                        f"({bound}{t:g}%): by how much it exceeds it cannot be told.",
-                        f"该比率只报告为{'不低于' if bound == '>=' else '高于'}目标（{bound}{t:g}%）：无法判断超出多少。"))
+                        f"({'≥' if bound == '>=' else bound}{t:g}%): by how much it exceeds it cannot be told.",
+                        f"该比率只报告为{'不低于' if bound == '>=' else '高于'}目标（{'≥' if bound == '>=' else bound}{t:g}%）："
+                        "无法判断超出多少。"))
     elif not (r < t and alternative != "greater"):
         parts.append(tr(f"The rate does not exceed the target ({t:g}%).", f"该比率未超过目标（{t:g}%）。"))
     return tr(" ", "").join(parts)
@@ -959,28 +961,6 @@ _DOI = re.compile(r"doi:\s*(10\.\S+)", re.IGNORECASE)
 _SEE_ABOVE = "(see above)"
 
 
-#: The bundled sources whose citation carries an English provenance note, as a Chinese reader gets them (titles of
-#: English articles stay as published).
-_CITATIONS_ZH = {
-    "article abstract (journal not identified on the stored page): 全国流动人口孕产妇住院分娩现状及影响因素, 2012 国家流动人口动态监测数据":
-        "论文摘要（存档页面未注明期刊）：全国流动人口孕产妇住院分娩现状及影响因素，2012 年国家流动人口动态监测数据",
-    "《2011年全国人口和计划生育事业发展公报》 (National Population and Family Planning Commission), as reported by 经济日报/中国政府网 2012-07-11":
-        "《2011年全国人口和计划生育事业发展公报》（国家人口和计划生育委员会），据经济日报/中国政府网 2012-07-11 报道",
-    "《“十三五”全国流动人口卫生计生服务管理规划》 (NHFPC, Feb 2017), as reported by 中新社 2017-02-14":
-        "《“十三五”全国流动人口卫生计生服务管理规划》（国家卫生计生委，2017 年 2 月），据中新社 2017-02-14 报道",
-    "NHFPC statistical bulletin for 2015, as reported by AméricaEconomía (EFE/Xinhua)":
-        "国家卫生计生委 2015 年统计公报，据 AméricaEconomía（埃菲社/新华社）报道",
-    "NHFPC (report on migrant population, 2014), as reported by 健客网 2014-07-06 '国家卫计委:流动适龄儿童疫苗接种率达九成'":
-        "国家卫生计生委（2014 年流动人口报告），据健客网 2014-07-06《国家卫计委:流动适龄儿童疫苗接种率达九成》报道",
-    "Statement by Wang Qian (NHFPC migrant dept.), as abstracted on soulun.net":
-        "Wang Qian（国家卫生计生委流动人口司）的讲话，据 soulun.net 摘录",
-    "海口年鉴 (2019 edition, entry on 2018 migrant family-planning work), stored page":
-        "《海口年鉴》（2019 年版，2018 年流动人口计划生育工作条目），存档页面",
-    "Qinghai study on floating-population development (provincial health & FP commission), machine-translated copy of a news report":
-        "青海省流动人口发展研究（省卫生计生委），新闻报道的机器翻译稿",
-}
-
-
 def unique_citations(citations, *, lang: str = "en") -> list[str]:
     """The sources of published rates, each once and sorted: citations sharing a DOI are one source (the
     longest text is kept), and "X (see above)" is dropped when another citation starts with X (else it is
@@ -1000,7 +980,7 @@ def unique_citations(citations, *, lang: str = "en") -> list[str]:
             if any(other != text and other.startswith(base) and not other.endswith(_SEE_ABOVE) for other in kept):
                 continue
             text = base
-        text = _CITATIONS_ZH.get(text, text) if lang == "zh" else text
+        text = CITATIONS_ZH.get(text, text) if lang == "zh" else text
         if text not in out:
             out.append(text)
     return sorted(out)

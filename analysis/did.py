@@ -85,6 +85,8 @@ def first_birth_share(census_births: pd.DataFrame, *, census: int = 2010,
 
 
 #: birth order → (English, Chinese) name, for labels
+#: Cluster units of the event study in Chinese (others are named by their column).
+_UNIT_ZH = {"region_code": "地区"}
 _ORDER_NAMES = {"1": ("first", "一孩"), "2": ("second", "二孩"), "3+": ("third- and higher-order", "三孩及以上")}
 
 
@@ -603,14 +605,14 @@ def event_study(
               "reference": reference, "window": window, "weights": weights,
               "alpha": alpha, "bootstrap": bootstrap, "bootstrap_weights": bootstrap_weights, "seed": seed,
               "start": start, "end": end, "excluded_rows": len(excluded), "years": (int(min(years)), int(max(years)))}
-    boot = (f"; wild cluster bootstrap ({bootstrap_weights}, {bootstrap} reps, seed {seed})"
+    boot = (f"; wild cluster bootstrap ({bootstrap_weights.capitalize()} weights, {bootstrap} reps, seed {seed})"
             if bootstrap else "")
     method = (f"TWFE event study, continuous intensity (centred), unit & year FE, "
               f"{'WLS (' + weights + ')' if weights else 'OLS'}, CR1 SEs clustered by {unit} "
               f"(G={g}, t(G−1)){boot}")
-    boot_zh = (f"；野聚类自助法（{bootstrap_weights} 权重，{bootstrap} 次重复，种子 {seed}）" if bootstrap else "")
+    boot_zh = (f"；野聚类自助法（{bootstrap_weights.capitalize()} 权重，{bootstrap} 次重复，种子 {seed}）" if bootstrap else "")
     method_zh = (f"双向固定效应事件研究，连续处理强度（已中心化），单位与年份固定效应，"
-                 f"{'WLS（' + weights + '）' if weights else 'OLS'}，按 {unit} 聚类的 CR1 标准误"
+                 f"{'WLS（' + weights + '）' if weights else 'OLS'}，按{_UNIT_ZH.get(unit, ' ' + unit + ' ')}聚类的 CR1 标准误"
                  f"（G = {g}，t(G−1)）{boot_zh}")
     return EventStudyResult(table=table, method=method, method_zh=method_zh, params=params, pooled=pd.DataFrame([pooled]),
                             pretrend=pretrend, panel=d.drop(columns=["_intensity", "_T"]), timing=timing)

@@ -37,6 +37,8 @@ FAMILIES = ("poisson", "quasipoisson", "negbin", "gaussian")
 #: families whose dispersion is estimated from the residuals: tests and intervals use t on the residual df
 ESTIMATED_DISPERSION = ("quasipoisson", "gaussian")
 #: family names in Chinese, for text
+#: Offset columns in Chinese, for the method line.
+_OFFSET_ZH = {"mean_population": "年平均人口", "population": "人口"}
 FAMILY_NAMES_ZH = {"poisson": "泊松", "quasipoisson": "拟泊松", "negbin": "负二项", "gaussian": "正态"}
 #: Fewest periods before the first interruption that a trend can honestly be estimated from.
 MIN_PRE_PERIODS = 3
@@ -476,7 +478,7 @@ def its(
               f"{', offset log(' + offset + ')' if offset else ''}"
               f"{', ' + count(seasonality, 'harmonic pair') if seasonality else ''}), {se_note}; "
               f"Lopez Bernal et al. 2017")
-    parts_zh = [f"{'对数' if log_link else '恒等'}连接"] + ([f"偏移量 log({offset})"] if offset else []) + (
+    parts_zh = [f"{'对数' if log_link else '恒等'}连接"] + ([f"偏移量 log({_OFFSET_ZH.get(offset, offset)})"] if offset else []) + (
         [f"{seasonality} 对季节谐波"] if seasonality else [])
     se_zh = (f"Newey–West HAC 标准误（最大滞后 {hac_maxlags}）" if hac_maxlags is not None
              else "模型标准误" + ("（按 Pearson 离散参数调整）" if family == "quasipoisson" else ""))

@@ -103,6 +103,27 @@ VALUES_ZH: dict[str, str] = {
     "1‰ population change survey": "1‰ 人口变动抽样调查", "1% population sample survey": "1% 人口抽样调查",
 }
 
+#: The bundled sources whose citation carries an English provenance note, as a Chinese reader gets them (titles of
+#: English articles stay as published).
+CITATIONS_ZH = {
+    "article abstract (journal not identified on the stored page): 全国流动人口孕产妇住院分娩现状及影响因素, 2012 国家流动人口动态监测数据":
+        "论文摘要（存档页面未注明期刊）：全国流动人口孕产妇住院分娩现状及影响因素，2012 年国家流动人口动态监测数据",
+    "《2011年全国人口和计划生育事业发展公报》 (National Population and Family Planning Commission), as reported by 经济日报/中国政府网 2012-07-11":
+        "《2011年全国人口和计划生育事业发展公报》（国家人口和计划生育委员会），据经济日报/中国政府网 2012-07-11 报道",
+    "《“十三五”全国流动人口卫生计生服务管理规划》 (NHFPC, Feb 2017), as reported by 中新社 2017-02-14":
+        "《“十三五”全国流动人口卫生计生服务管理规划》（国家卫生计生委，2017 年 2 月），据中新社 2017-02-14 报道",
+    "NHFPC statistical bulletin for 2015, as reported by AméricaEconomía (EFE/Xinhua)":
+        "国家卫生计生委 2015 年统计公报，据 AméricaEconomía（埃菲社/新华社）报道",
+    "NHFPC (report on migrant population, 2014), as reported by 健客网 2014-07-06 '国家卫计委:流动适龄儿童疫苗接种率达九成'":
+        "国家卫生计生委（2014 年流动人口报告），据健客网 2014-07-06《国家卫计委:流动适龄儿童疫苗接种率达九成》报道",
+    "Statement by Wang Qian (NHFPC migrant dept.), as abstracted on soulun.net":
+        "Wang Qian（国家卫生计生委流动人口司）的讲话，据 soulun.net 摘录",
+    "海口年鉴 (2019 edition, entry on 2018 migrant family-planning work), stored page":
+        "《海口年鉴》（2019 年版，2018 年流动人口计划生育工作条目），存档页面",
+    "Qinghai study on floating-population development (provincial health & FP commission), machine-translated copy of a news report":
+        "青海省流动人口发展研究（省卫生计生委），新闻报道的机器翻译稿",
+}
+
 #: Category values with a number or a name in them: (pattern, Chinese with \\1 … for the groups).
 _PATTERNS_ZH: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), zh) for p, zh in (
     (r"^selective_(\d{4})$", r"单独两孩 \1"),
@@ -129,6 +150,8 @@ def value_zh(value: str) -> str:
     Indicator keys get the vocabulary's first wording; ``;``-joined flags are translated one by one."""
     if value in VALUES_ZH:
         return VALUES_ZH[value]
+    if value in CITATIONS_ZH:
+        return CITATIONS_ZH[value]
     if value in _indicator_names():
         return _indicator_names()[value]
     for pattern, zh in _PATTERNS_ZH:
@@ -183,7 +206,7 @@ def translated(frame: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, list[str]]
         s = frame.iloc[:, i]
         if names[i] in _WHOLE and pd.api.types.is_numeric_dtype(s) and (s.dropna() % 1 == 0).all():
             s = s.map(lambda v: str(int(v)) if pd.notna(v) else float("nan")).astype(object)  # 2010, not "2,010"
-        elif isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and s.isna().any():
+        elif (s.dtype == object or isinstance(s.dtype, pd.api.extensions.ExtensionDtype)) and s.isna().any():
             s = s.astype(object).where(s.notna(), float("nan"))  # shown as "—", not "<NA>"
         if lang == "zh" and s.dtype == bool:
             s = s.map({True: "是", False: "否"})
@@ -209,7 +232,8 @@ class Shown:
 
     def _formatters(self) -> list:
         """One formatter per column: p-values as a reader expects them ("<0.001", "0.042"), integers with thousands
-        separators (labels such as years were made text before), other numbers by :func:`_number`."""
+        separators (labels such as years were made text before), other numbers by :func:`_number`, other cells by
+        :func:`_cell`."""
         import pandas as pd
 
         out = []
@@ -223,7 +247,7 @@ class Shown:
             elif pd.api.types.is_float_dtype(s):
                 out.append(lambda v: "—" if pd.isna(v) else _number(v))
             else:
-                out.append(lambda v: "—" if v is None or (isinstance(v, float) and v != v) else str(v))
+                out.append(_cell)
         return out
 
     def _repr_html_(self) -> str:
@@ -240,6 +264,17 @@ class Shown:
         with pd.option_context("display.max_rows", 60, "display.width", 120):
             body = self.frame.to_string(index=False, formatters=self._formatters(), na_rep="—")
         return "\n".join(line for line in (self.caption, self._method_line(), body) if line)
+
+
+def _cell(v: object) -> str:
+    """A text cell: "—" when missing; a date at midnight without its time ("2016-10-01", not "2016-10-01 00:00:00")."""
+    import pandas as pd
+
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NaT:
+        return "—"
+    if isinstance(v, pd.Timestamp) and v == v.normalize():
+        return v.strftime("%Y-%m-%d")
+    return str(v)
 
 
 def shown(obj: Result | pd.DataFrame, lang: str, caption: tuple[str, str] | None = None) -> Shown:

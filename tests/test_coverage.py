@@ -321,11 +321,11 @@ def test_rates_printed_as_a_bound_at_the_target_are_at_least_the_target():
     """"≥85%" against a target of 85% is at least the target, not equal to it (nor "does not exceed it")."""
     chk = coverage.check_reported([85, 85, 90], target=85, bound=[">=", "=", "="])
     s = chk.table["statement"]
-    assert s[0] == "The rate is reported only as at least the target (>=85%): by how much it exceeds it cannot be told."
+    assert s[0] == "The rate is reported only as at least the target (≥85%): by how much it exceeds it cannot be told."
     assert s[1] == "The rate does not exceed the target (85%)."
     assert "(1 is reported only as at least the target; 1 equals the target)." in coverage.describe_reported(chk)
     zh = coverage.check_reported(85, target=85, bound=">=", lang="zh").table["statement"][0]
-    assert zh == "该比率只报告为不低于目标（>=85%）：无法判断超出多少。"
+    assert zh == "该比率只报告为不低于目标（≥85%）：无法判断超出多少。"
     with pytest.raises(ModelSpecificationError, match="bound must be"):
         coverage.check_reported([85, 90], target=85, bound=["<="])
 

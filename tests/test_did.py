@@ -106,7 +106,7 @@ def test_bootstrap_with_31_clusters_close_to_analytic_and_seeded(rng):
     assert abs(pa["boot_p_value"] - pa["p_value"]) < 0.1
     assert pa["boot_lower"] < pa["estimate"] < pa["boot_upper"]
     webb = event_study(df, intensity="intensity", policy_year=2015, bootstrap=999, bootstrap_weights="webb")
-    assert "webb" in webb.method
+    assert "Webb weights" in webb.method and "Webb 权重" in webb.method_zh
     with pytest.raises(ModelSpecificationError, match="weights"):
         event_study(df, intensity="intensity", policy_year=2015, bootstrap=99, bootstrap_weights="mammen")
 

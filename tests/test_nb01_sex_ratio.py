@@ -172,11 +172,12 @@ def test_nation_run(tmp_path, journal_width):
         p = additive.params["target_share"]
         taus.append(f"{100 * additive.params['tau2'] ** 0.5 / (1 - p) ** 2:.1f} SRB points in {census}")
         t = additive.table
-        flagged += [f"{n}, {side} in {census}" for side in ("above", "below")
-                    for n in t.loc[t["position_99.8"] == side, "name"]]
+        flagged += [f"{r['name']}, {side} in {census} ({r['srb']:.1f} against a limit of {r['lower_99.8']:.1f})"
+                    for side in ("above", "below") for _, r in t[t["position_99.8"] == side].iterrows()]
     assert f"a between-province standard deviation of {taus[0]} and {taus[1]})" in text
-    assert flagged == ["Tibet (Xizang), below in 2010"]
-    assert "), 1 province lies outside them: Tibet (Xizang), below in 2010." in text
+    assert flagged == ["Tibet (Xizang), below in 2010 (100.1 against a limit of 100.3)"]
+    assert f"), 1 province lies outside them: {flagged[0]}." in text
+    assert "The unwidened limits and intervals hold sampling variance only" in text
     assert "which does not mean that provinces do not differ" in text
     for stem in ("national_trend_joinpoint", "national_srb_by_order", "province_funnel"):
         assert (out / f"{stem}.png").exists()

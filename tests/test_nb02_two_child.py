@@ -50,8 +50,10 @@ def test_nation_end_to_end(tmp_path, journal_width):
     share = pd.read_csv(out / "second_birth_share.csv", encoding="utf-8-sig").set_index("year")
     assert share.loc[2015, "survey"] != share.loc[2014, "survey"]
     assert "Second births in the NBS sample surveys" in {t[0] for t in shown_tables(tmp_path / "run.ipynb")}
-    assert ("The 2015 share comes from the 1% population sample survey, the earlier years' from the 1‰ population "
+    assert ("The 2015 share comes from the 1% population sample survey, 2013 and 2014 from the 1‰ population "
             "change survey") in _markdown(tmp_path)
+    assert ("the other 1% population sample survey, 2005, also stands above the years around it (2004: "
+            f"{100 * share.loc[2004, 'share']:.1f}%, 2005: {100 * share.loc[2005, 'share']:.1f}%") in _markdown(tmp_path)
     params = json.loads((out / "parameters.json").read_text(encoding="utf-8"))
     assert json.dumps(params).count("000000") >= 1
     excess = pd.read_csv(out / "excess_births_2016_2017.csv", encoding="utf-8-sig")

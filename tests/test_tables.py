@@ -125,6 +125,14 @@ def test_every_method_line_has_a_chinese_form_with_the_same_numbers(rng):
                          "做 Benjamini–Hochberg 多重检验校正；按 Kish 有效样本量 n / 2 计算"), vs
 
 
+def test_bundled_citations_with_an_english_note_read_in_chinese():
+    from analysis.data import load
+
+    notes = [c for c in load("migrant_service_rates")["citation"].dropna().unique() if "as reported by" in c
+             or "journal not identified" in c]
+    assert notes and all(tables.value_zh(c) != c and "as reported by" not in tables.value_zh(c) for c in notes), notes
+
+
 def test_english_only_columns_left_out_of_chinese_tables_only():
     frame = pd.DataFrame({"indicator_key": ["x"], "indicator_en": ["health record"], "bound": [">="]})
     zh, untranslated = tables.translated(frame, "zh")
@@ -132,3 +140,10 @@ def test_english_only_columns_left_out_of_chinese_tables_only():
     assert zh.iloc[0, 1] == "≥（不低于）"
     en, _ = tables.translated(frame, "en")
     assert list(en.columns) == ["indicator_key", "indicator_en", "bound"] and en.iloc[0, 2] == ">="
+
+
+def test_dates_at_midnight_shown_without_time():
+    frame = pd.DataFrame({"first_affected": [pd.Timestamp("2016-10-01"), pd.Timestamp("2016-10-01 12:30"), None]},
+                         dtype=object)
+    text = repr(tables.shown(frame, "en", ("Dates", "日期")))
+    assert "2016-10-01\n" in text + "\n" and "00:00:00" not in text and "2016-10-01 12:30:00" in text and "—" in text

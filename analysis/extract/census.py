@@ -136,8 +136,8 @@ def compare_with_census(
         "interval on the census counts (a proxy for the SRB); the census population is the resident population "
         "(常住人口), compared with reported 常住人口; a report's 总人口 is listed after it but is often the registered "
         "(户籍) population, which differs where many people live away from their hukou",
-        method_zh=f"报告值与人口普查并列；0 岁性别比及其基于普查计数的 Wilson 得分 {100 * (1 - alpha):g}% 置信区间"
-        "（出生性别比的替代指标）；普查人口为常住人口，与报告的常住人口比较；报告的总人口列在其后，但常为户籍人口，"
+        method_zh=f"报告值与人口普查并列；0 岁人口性别比及其基于普查计数的 Wilson 得分 {100 * (1 - alpha):g}% 置信区间"
+        "（出生性别比的代理指标）；普查人口为常住人口，与报告的常住人口比较；报告的总人口列在其后，但常为户籍人口，"
         "在大量人口人户分离的地区与常住人口不同",
         params={"alpha": alpha, "reported_statements": len(reported), "regions": len(wanted),
                 "census_rows": len(census)},  # fmt: skip
