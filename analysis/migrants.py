@@ -367,9 +367,12 @@ def sex_ratio_relation(
         w = str(within)
         b = b[(b["province_code"] == w) | (b["prefecture_code"] == w)]
     x_col = "share" if origin == "all" else f"share_{origin}"
-    ok = b["age0_males"].notna() & b["age0_females"].notna() & b[x_col].notna() & (
-        (b["age0_males"] + b["age0_females"]) > 0)
+    has_age0 = b["age0_males"].notna() & b["age0_females"].notna() & ((b["age0_males"] + b["age0_females"]) > 0)
+    ok = has_age0 & b[x_col].notna()
     excluded = b.loc[~ok, "region_code"].fillna(b.loc[~ok, "name_zh"]).astype(str).tolist()
+    # what each left-out unit lacks, to name it in the text: name, code, "age0" or "share"
+    excluded_why = [(r.name_zh, r.region_code if pd.notna(r.region_code) else None, "age0" if not a else "share")
+                    for r, a in zip(b[~ok].itertuples(), has_age0[~ok], strict=True)]
     d = b[ok].copy()
     if len(d) < 3:
         raise ModelSpecificationError(f"only {len(d)} unit(s) with age-0 counts and migrant shares: cannot fit")
@@ -400,7 +403,7 @@ def sex_ratio_relation(
                           "lower": to_sr(pred["mean_ci_lower"].to_numpy()),
                           "upper": to_sr(pred["mean_ci_upper"].to_numpy())})
     params = {"census": census, "level": level, "origin": origin, "within": within, "alpha": alpha,
-              "n_units": len(d), "excluded": excluded, "dispersion": dispersion}
+              "n_units": len(d), "excluded": excluded, "excluded_why": excluded_why, "dispersion": dispersion}
     method = (f"quasi-binomial GLM (logit) of age-0 boys on migrant share ({origin}), {level} units, census "
               f"{census}; Pearson dispersion {dispersion:.3g}. {CAVEAT_ECOLOGICAL}")
     method_zh = (f"拟二项广义线性模型（logit）：0 岁男孩比例对人户分离人口比例（{ORIGINS_ZH.get(origin, origin)}），"
@@ -505,21 +508,26 @@ def describe_sex_ratio_relation(result: SexRatioRelationResult, *, lang: str = "
         ci_zh = f"{word_zh[way_lo]} {size_lo:.2f}% 至{word_zh[way_hi]} {size_hi:.2f}%"
     stats_en = f"{level} CI {ci_en}, {p_text(slope['p_value'])}; quasi-binomial, dispersion {result.dispersion:.2f}"
     stats_zh = (f"{level} 置信区间为{ci_zh}，{p_text(slope['p_value'])}；拟二项模型，离散参数 {result.dispersion:.2f}")
-    excluded = p["excluded"]
+    why = p.get("excluded_why") or [(c, None, "age0") for c in p["excluded"]]
+    left_en = [f"{name} ({code + '; ' if code else ''}no {'age-0 count' if w == 'age0' else 'migrant share'})"
+               for name, code, w in why]
+    left_zh = [f"{name}（{code + '；' if code else ''}{'缺 0 岁人口数' if w == 'age0' else '缺人户分离比重'}）"
+               for name, code, w in why]
     unclear_en = "" if clear else "; the interval includes 0%, so no clear association"
     unclear_zh = "" if clear else "；区间包含零，未显示明确的关联"
     if zh:
         effect = f"{word_zh[way]} {size:.2f}%" if way else "差别小于 0.005%"
         text = (f"{p['census']} 年{where}的 {p['n_units']:,} 个{units_zh}{note_zh}中，人户分离人口比重每高 10 个百分点，"
                 f"0 岁人口性别比{effect}（{stats_zh}）{unclear_zh}。"
-                + (f"{len(excluded)} 个没有 0 岁人口数的单位未纳入：{'、'.join(excluded[:10])}"
-                   + ("等" if len(excluded) > 10 else "") + "。" if excluded else "所有单位均有 0 岁人口数。"))
+                + (f"{len(why)} 个缺少 0 岁人口数或人户分离比重的单位未纳入：{'、'.join(left_zh[:10])}"
+                   + ("等" if len(why) > 10 else "") + "。" if why else "所有单位均有 0 岁人口数和人户分离比重。"))
         return text + f"\n\n**注意：** {CAVEATS_ZH.get(result.caveat, result.caveat)}"
     effect = f"a {size:.2f}% {way} age-0 sex ratio" if way else "practically no difference in the age-0 sex ratio"
     text = (f"Across {p['n_units']:,} {units_en} of {where} in {p['census']}{note_en}, a migrant share 10 percentage "
             f"points higher is associated with {effect} ({stats_en}){unclear_en}. "
-            + (f"{count(len(excluded), 'unit')} without age-0 counts {'was' if len(excluded) == 1 else 'were'} left out: {', '.join(excluded[:10])}"
-               + (", …" if len(excluded) > 10 else "") + "." if excluded else "Every unit has age-0 counts."))
+            + (f"{count(len(why), 'unit')} without age-0 counts or a migrant share {'was' if len(why) == 1 else 'were'} "
+               f"left out: {', '.join(left_en[:10])}" + (", …" if len(why) > 10 else "") + "." if why
+               else "Every unit has age-0 counts and a migrant share."))
     return text + f"\n\n**Caveat:** {result.caveat}"
 
 

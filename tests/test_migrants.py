@@ -249,16 +249,19 @@ def test_describe_sex_ratio_relation_by_direction(census):
     interval on the same footing, the units left out and the caveat (the age-0 ratio is a proxy for the SRB)."""
     c = census.copy()
     c.loc[c["region_code"] == "440101", "age0_males"] = pd.NA
+    c.loc[c["region_code"] == "440102", "migrants_other_county"] = pd.NA  # no migrant share (长汀县 2020 in the data)
     res = migrants.sex_ratio_relation(c, census=2020)
     lower = _with_slope(res, 0.9974, 0.9964, 0.9984)
     text = migrants.describe_sex_ratio_relation(lower)
     assert "is associated with a 0.26% lower age-0 sex ratio (95% CI 0.16% to 0.36% lower, p = " in text
     assert "different" not in text and "-0." not in text
-    assert "1 unit without age-0 counts was left out: 440101." in text
+    assert ("2 units without age-0 counts or a migrant share were left out: 县440101 (440101; no age-0 count), "
+            "县440102 (440102; no migrant share).") in text
     assert "**Caveat:**" in text and "proxy for the sex ratio at birth" in text
     zh = migrants.describe_sex_ratio_relation(lower, lang="zh")
     assert "人户分离人口比重每高 10 个百分点，0 岁人口性别比低 0.26%（95% 置信区间为低 0.16% 至 0.36%，p = " in zh
     assert "出生性别比的代理指标" in zh and "相差" not in zh
+    assert "2 个缺少 0 岁人口数或人户分离比重的单位未纳入：县440101（440101；缺 0 岁人口数）、县440102（440102；缺人户分离比重）。" in zh
     higher = migrants.describe_sex_ratio_relation(_with_slope(res, 1.0039, 1.0018, 1.0059))
     assert "a 0.39% higher age-0 sex ratio (95% CI 0.18% to 0.59% higher" in higher
     both = _with_slope(res, 1.0005, 0.999, 1.002)  # the interval spans no difference

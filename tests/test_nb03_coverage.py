@@ -165,3 +165,5 @@ def test_sub_units_of_2010_only_are_not_counted_as_2020_units(tmp_path):
     assert "15 sub-units in 2020. 2 more units exist only in 2010 (renamed or abolished since, not ranked): " \
            "吐鲁番地区, 哈密地区." in md
     assert "自治区直辖县级行政区划 is a statistical grouping" in md
+    assert "All 17 sub-units by share away from registration (15 in 2020, 2 only in 2010)" in {
+        t[0] for t in shown_tables(tmp_path / "executed.ipynb")}
