@@ -84,9 +84,9 @@ def first_birth_share(census_births: pd.DataFrame, *, census: int = 2010,
     return share
 
 
-#: birth order → (English, Chinese) name, for labels
 #: Cluster units of the event study in Chinese (others are named by their column).
 _UNIT_ZH = {"region_code": "地区"}
+#: birth order → (English, Chinese) name, for labels
 _ORDER_NAMES = {"1": ("first", "一孩"), "2": ("second", "二孩"), "3+": ("third- and higher-order", "三孩及以上")}
 
 

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection
 from scipy import stats
 
 from analysis.binomial import spreadsheet_rows, validate_counts
@@ -282,7 +283,7 @@ def plot_funnel(
     points = ax.scatter(n_pts, tf(p_pts), s=18, color="C0", zorder=3, edgecolor="white", linewidth=0.4)
     shown = np.concatenate([tf(p_pts)] + [  # with a shared y axis (sharey=True), the other panels' points too
         np.asarray(c.get_offsets())[:, 1] for sib in ax.get_shared_y_axes().get_siblings(ax) if sib is not ax
-        for c in sib.collections if len(c.get_offsets())])
+        for c in sib.collections if isinstance(c, PathCollection) and len(c.get_offsets())])
     shown = shown[np.isfinite(shown)]
     lo, hi = min(shown.min(), target_y), max(shown.max(), target_y)
     span = (hi - lo) or abs(target_y) / 10 or 1.0

@@ -36,9 +36,9 @@ from analysis.results import Result
 FAMILIES = ("poisson", "quasipoisson", "negbin", "gaussian")
 #: families whose dispersion is estimated from the residuals: tests and intervals use t on the residual df
 ESTIMATED_DISPERSION = ("quasipoisson", "gaussian")
-#: family names in Chinese, for text
 #: Offset columns in Chinese, for the method line.
 _OFFSET_ZH = {"mean_population": "年平均人口", "population": "人口"}
+#: family names in Chinese, for text
 FAMILY_NAMES_ZH = {"poisson": "泊松", "quasipoisson": "拟泊松", "negbin": "负二项", "gaussian": "正态"}
 #: Fewest periods before the first interruption that a trend can honestly be estimated from.
 MIN_PRE_PERIODS = 3

@@ -188,6 +188,7 @@ def test_plot_y_range_follows_the_units_not_the_widest_limits():
     fig, (left, right) = plt.subplots(1, 2, sharey=True)
     funnel.plot_funnel(pd.DataFrame({"births": [5000, 8000], "p": [0.45, 0.60]}), x="births", y="p", target_p=0.52,
                        ax=left)
+    left.fill_between([5000, 8000], [0.50, 0.50], [0.55, 0.55], alpha=0.1)  # a band is not a point (offset 0, 0)
     funnel.plot_funnel(df, x="births", y="p", target_p=0.51, ax=right)
     assert left.get_ylim() == right.get_ylim() == pytest.approx((0.45 - 0.15 * 0.15, 0.60 + 0.15 * 0.15))
     plt.close("all")
