@@ -65,15 +65,19 @@ def shown_tables(notebook) -> list[tuple[str, str, str]]:
     return found
 
 
-def check_shown(notebook, lang: str = "zh") -> list[tuple[str, str, str]]:
-    """Assert that every table the executed notebook showed has a Chinese label on each column (in English runs
-    as well) and, in a Chinese run, a method line in Chinese (no three English words in a row: names such as
-    "Chao et al." or "Newey–West HAC" pass); returns :func:`shown_tables`."""
+def english_run(text: str) -> bool:
+    """Three English words in a row: an untranslated phrase (names such as "Chao et al." or "Newey–West HAC" pass)."""
     import re
 
+    return re.search(r"[A-Za-z]{2,}[ -][a-z]{2,}[ -][a-z]{2,}", text) is not None
+
+
+def check_shown(notebook, lang: str = "zh") -> list[tuple[str, str, str]]:
+    """Assert that every table the executed notebook showed has a Chinese label on each column (in English runs
+    as well) and, in a Chinese run, a method line in Chinese (:func:`english_run`); returns :func:`shown_tables`."""
     shown = shown_tables(notebook)
     assert not [t for t in shown if t[1]], shown
     if lang == "zh":
-        english = [t[2] for t in shown if re.search(r"[A-Za-z]{2,}[ -][a-z]{2,}[ -][a-z]{2,}", t[2])]
+        english = [t[2] for t in shown if english_run(t[2])]
         assert not english, english
     return shown

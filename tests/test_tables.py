@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import english_run
 
 from analysis import coverage, srb, tables
 from analysis.exceptions import ModelSpecificationError
@@ -90,11 +91,6 @@ def test_result_shown_with_its_title_and_method_in_the_language():
         tables.show_in("fr")
 
 
-def _english_run(text: str) -> bool:
-    """Three English words in a row: an untranslated phrase (names such as "Chao et al." pass)."""
-    return re.search(r"[A-Za-z]{2,}[ -][a-z]{2,}[ -][a-z]{2,}", text) is not None
-
-
 def test_every_method_line_has_a_chinese_form_with_the_same_numbers(rng):
     """Each result carries its method in Chinese; the numbers in it (levels, counts, dispersion) are those of the
     English line."""
@@ -117,7 +113,7 @@ def test_every_method_line_has_a_chinese_form_with_the_same_numbers(rng):
     ]
     for r in results:
         zh = r.method_text("zh")
-        assert r.method_text("en") == r.method and zh != r.method and not _english_run(zh), (type(r), zh)
+        assert r.method_text("en") == r.method and zh != r.method and not english_run(zh), (type(r), zh)
         assert sorted(re.findall(r"\d+(?:\.\d+)?", zh)) == sorted(re.findall(r"\d+(?:\.\d+)?", r.method)), (
             r.method, zh)
     vs = results[-4].method_text("zh")
