@@ -1063,8 +1063,8 @@ def funnel(
     Limits are computed on the male share p = SRB/(100 + SRB) by :func:`analysis.funnel.limits`
     (Spiegelhalter 2005: exact binomial limits at 95 % and 99.8 % by default; ``overdispersion`` a factor phi,
     ``"estimate"`` for his Winsorised-z estimate of phi, or ``"additive"`` for random-effects limits with his
-    estimate of the between-unit variance tau² of the male share, params ``tau2``) and transformed back to males
-    per 100 females.
+    estimate of the between-unit variance tau² of the male share, params ``tau2``, and tau in SRB points at the
+    target, ``tau_srb``) and transformed back to males per 100 females.
     ``target`` is an SRB per 100; None uses the pooled SRB of all units. Units with no births or NA counts
     are kept with position ``"no births"``.
     """
@@ -1123,6 +1123,8 @@ def funnel(
             "levels": tuple(levels),
             "phi": phi,
             "tau2": tau2,
+            # tau in SRB points at the target (delta method: d SRB / dp = 100 / (1 − p)²)
+            "tau_srb": 100 * tau2**0.5 / (1 - target_p) ** 2,
             "label": label,
         },
     )

@@ -190,8 +190,8 @@ def translated(frame: pd.DataFrame, lang: str) -> tuple[pd.DataFrame, list[str]]
 
     Chinese: headers become two rows (Chinese label over the column name), category values and True/False are in
     Chinese, and English-only columns (``*_en``, such as ``indicator_en``) are left out: their Chinese form is in
-    another column (the exported CSV keeps them). In both, a named index becomes a column (an unnamed one is row numbers and is left out) and missing
-    values of any type show as "—"."""
+    another column (the exported CSV keeps them). In both, a named index becomes a column (an unnamed one is row
+    numbers and is left out) and missing values of any type show as "—"."""
     import pandas as pd
 
     check_lang(lang)

@@ -105,6 +105,20 @@ def test_tau2_is_dersimonian_laird_around_the_pooled_target(rng):
     assert funnel.estimate_tau2(obs, n, target) == pytest.approx(max(by_hand, 0.0))
 
 
+def test_srb_funnel_gives_tau_in_srb_points():
+    """srb.funnel(overdispersion="additive"): tau of the male share and, by the delta method at the target
+    (d SRB / dp = 100 / (1 − p)²), in SRB points; a hand computation from the counts."""
+    from analysis import srb
+
+    births = pd.DataFrame({"males": [5300, 520, 1190, 880, 2400, 610, 9000],
+                           "females": [4800, 500, 1000, 830, 2150, 560, 7000]})
+    f = srb.funnel(births, overdispersion="additive")
+    p = births["males"].sum() / (births["males"] + births["females"]).sum()
+    tau2 = funnel.estimate_tau2(births["males"], births["males"] + births["females"], p)
+    assert tau2 > 0 and f.params["tau2"] == pytest.approx(tau2)
+    assert f.params["tau_srb"] == pytest.approx(100 * np.sqrt(tau2) / (1 - p) ** 2)
+
+
 def test_additive_limits_keep_their_width_for_large_n():
     """Limits target ± z·sqrt(target(1 − target)/n + tau²) (§6.2): for large n the half-width tends to z·tau,
     where multiplicative limits keep closing in."""
