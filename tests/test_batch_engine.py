@@ -93,3 +93,35 @@ def test_private_dirs_of_dead_processes_are_removed(tmp_path, monkeypatch):
     assert {f"cnfp-ipc-{os.getpid()}-def", "cnfp-ipc-legacy", f"other-{dead}-x"} <= set(left)
     assert os.path.dirname(made) == str(tmp_path) and os.path.basename(made).startswith(f"cnfp-ipc-{os.getpid()}-")
     assert oct(os.stat(made).st_mode & 0o777) == "0o700"
+
+
+def test_private_dir_passes_over_a_folder_another_sweep_removed_first(tmp_path, monkeypatch):
+    """Pool workers start together and sweep at the same time: a dead process's folder that another worker removes
+    between this one's directory listing and its look at the folder is passed over, not an error (it failed a
+    resumed batch's run with FileNotFoundError)."""
+    import contextlib
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from analysis.batch.forkserver import private_dir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    (tmp_path / f"cnfp-ipc-{dead}-abc").mkdir()
+    listing = os.scandir
+
+    @contextlib.contextmanager
+    def racing_scandir(path):
+        with listing(path) as entries:
+            def gen():
+                for entry in entries:
+                    shutil.rmtree(entry.path, ignore_errors=True)  # the other worker is faster
+                    yield entry
+            yield gen()
+
+    monkeypatch.setattr(os, "scandir", racing_scandir)
+    made = private_dir("cnfp-ipc-")
+    assert os.path.basename(made).startswith(f"cnfp-ipc-{os.getpid()}-") and os.path.isdir(made)

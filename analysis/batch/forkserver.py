@@ -400,15 +400,20 @@ def _alive(pid: int) -> bool:
 def private_dir(prefix: str) -> str:
     """A new private temporary folder (mode 0700) named ``<prefix><pid>-…`` after this process, once the folders of
     earlier processes with that prefix that no longer run are removed: a batch stopped by ``kill -9`` cannot
-    clean up its socket folders, the next one does. Folders of running processes or other users stay."""
+    clean up its socket folders, the next one does. Folders of running processes or other users stay. Workers
+    starting together sweep at the same time: a folder another one removed first is passed over."""
     import tempfile
 
     root = tempfile.gettempdir()
     with os.scandir(root) as entries:
         for entry in entries:
             pid = entry.name[len(prefix):].split("-", 1)[0] if entry.name.startswith(prefix) else ""
-            if (pid.isdigit() and entry.is_dir(follow_symlinks=False) and entry.stat().st_uid == os.getuid()
-                    and not _alive(int(pid))):
+            try:
+                stale = (pid.isdigit() and entry.is_dir(follow_symlinks=False)
+                         and entry.stat().st_uid == os.getuid() and not _alive(int(pid)))
+            except FileNotFoundError:  # removed by a process sweeping at the same time
+                continue
+            if stale:
                 shutil.rmtree(entry.path, ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
 
